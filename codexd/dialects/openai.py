@@ -1,0 +1,34 @@
+"""OpenAI wire shapes: the error object for Chat Completions, Responses and models. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codexd.errors import CodexdError, ErrorKind
+
+_TYPE_BY_KIND: dict[ErrorKind, str] = {
+    ErrorKind.BAD_REQUEST: "invalid_request_error",
+    ErrorKind.UNAUTHORIZED: "invalid_request_error",
+    ErrorKind.LOGIN_REQUIRED: "authentication_error",
+    ErrorKind.FORBIDDEN: "permission_error",
+    ErrorKind.NOT_FOUND: "invalid_request_error",
+    ErrorKind.METHOD_NOT_ALLOWED: "invalid_request_error",
+    ErrorKind.TOO_LARGE: "invalid_request_error",
+    ErrorKind.UNSUPPORTED_MEDIA: "invalid_request_error",
+    ErrorKind.UPGRADE_REQUIRED: "invalid_request_error",
+    ErrorKind.RATE_LIMITED: "rate_limit_error",
+}
+
+
+def error_object(err: CodexdError) -> dict[str, Any]:
+    """The inner ``{"message", "type", "param", "code"}`` object for ``err``."""
+    if err.kind in _TYPE_BY_KIND:
+        kind = _TYPE_BY_KIND[err.kind]
+    else:
+        kind = "invalid_request_error" if err.status < 500 else "server_error"
+    return {"message": err.message, "type": kind, "param": err.param, "code": err.code}
+
+
+def error_body(err: CodexdError) -> dict[str, Any]:
+    """The full JSON body an OpenAI client expects with a non-2xx status."""
+    return {"error": error_object(err)}

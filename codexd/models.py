@@ -1,0 +1,78 @@
+"""Model catalog, aliases and the claude-* family mapping. Pure.
+
+Clients name models their own way (``claude-sonnet-4-5``, ``gpt-4o``, a user alias); the Codex backend
+knows slugs such as ``gpt-5.5``. Aliases from the configuration win; then Anthropic ids map by family;
+anything else is sent as given so that the backend's own error names an unknown model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Used when the upstream catalog cannot be fetched: the slugs the backend served in 2026.
+BUILTIN_MODELS: tuple[str, ...] = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini")
+CREATED = 1767225600  # a fixed timestamp: the catalog carries none
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMap:
+    """How client model names become upstream slugs."""
+
+    default: str
+    small: str
+    aliases: Mapping[str, str]
+
+    def resolve(self, requested: str | None) -> str:
+        """The upstream slug for a client's model name (empty or missing -> the default)."""
+        if not requested:
+            return self.default
+        if requested in self.aliases:
+            return self.aliases[requested]
+        lowered = requested.lower()
+        if lowered.startswith("claude"):
+            return self.small if "haiku" in lowered else self.default
+        return requested
+
+
+def catalog_slugs(payload: Any) -> list[str]:
+    """Listed slugs from an upstream ``{"models": [...]}`` answer, by ``priority``; [] when unusable."""
+    models = payload.get("models") if isinstance(payload, dict) else None
+    if not isinstance(models, list):
+        return []
+    listed = [
+        m
+        for m in models
+        if isinstance(m, dict) and isinstance(m.get("slug"), str) and m.get("visibility", "list") == "list"
+    ]
+    listed.sort(key=lambda m: m.get("priority") if isinstance(m.get("priority"), int) else 1_000_000)
+    return [m["slug"] for m in listed]
+
+
+def openai_list(slugs: Iterable[str]) -> dict[str, Any]:
+    """The OpenAI ``GET /v1/models`` list shape."""
+    return {
+        "object": "list",
+        "data": [{"id": s, "object": "model", "created": CREATED, "owned_by": "openai"} for s in slugs],
+    }
+
+
+def anthropic_list(slugs: Iterable[str]) -> dict[str, Any]:
+    """The Anthropic ``GET /v1/models`` list shape."""
+    data = [
+        {"type": "model", "id": s, "display_name": s, "created_at": "2026-01-01T00:00:00Z"} for s in slugs
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
+def with_aliases(slugs: Iterable[str], aliases: Mapping[str, str]) -> list[str]:
+    """Catalog slugs followed by configured alias names, without duplicates, order kept."""
+    seen: dict[str, None] = dict.fromkeys(slugs)
+    seen.update(dict.fromkeys(aliases))
+    return list(seen)

@@ -1,0 +1,35 @@
+"""The shape every stream translator has, so the server's ``relay`` can drive any of them.
+
+A translator is a small state machine fed with decoded upstream events (dicts, parsed once by the
+upstream client). It returns frames to send: ``(event_name_or_None, payload)`` where the payload is a
+dict (sent as compact JSON) or a literal string such as ``[DONE]``. Pure: no I/O, no logging, no
+settings lookups; ids and clocks are injected through constructors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from codexd.errors import CodexdError
+from codexd.translate.aggregate import Usage
+
+Frame = tuple[str | None, "dict[str, Any] | str"]
+
+
+class StreamTranslator(Protocol):
+    """Upstream Responses events in, client-dialect SSE frames out."""
+
+    usage: Usage | None
+    """Token usage once the terminal event arrived (for metrics), else None."""
+
+    def feed(self, event: dict[str, Any]) -> list[Frame]:
+        """Translate one upstream event; may return zero, one or several frames."""
+        ...
+
+    def finish(self) -> list[Frame]:
+        """The upstream stream ended. Close the answer; if no terminal event came, an in-band error."""
+        ...
+
+    def fail(self, error: CodexdError) -> list[Frame]:
+        """A transport failure after the first byte: the dialect's terminal in-band error frames."""
+        ...
