@@ -1,0 +1,44 @@
+"""``codexd serve``: run the proxy in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the ``serve`` command."""
+    p = sub.add_parser("serve", help="run the proxy in the foreground")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="TCP port (default 8765)")
+    p.add_argument("--config", type=Path, help="configuration file (default: the platform's config dir)")
+    p.add_argument("--api-key", help="require this key from clients (Authorization: Bearer or x-api-key)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-format", choices=("text", "json"))
+    p.set_defaults(func=run)
+
+
+def flags_of(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line values as settings keys (None means not given)."""
+    return {
+        "server.host": args.host,
+        "server.port": args.port,
+        "server.api_key": args.api_key,
+        "log.level": args.log_level,
+        "log.format": args.log_format,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load settings (exit 78 on a bad file) and serve until SIGTERM."""
+    import asyncio
+
+    from codexd.server.lifecycle import serve
+    from codexd.settings import load_settings
+
+    def load() -> Any:
+        return load_settings(flags_of(args), path=args.config)
+
+    settings = load()
+    return asyncio.run(serve(settings, load))

@@ -1,0 +1,320 @@
+"""Base handlers: the door checks, the one error writer per dialect, and ``relay`` for SSE out.
+
+``BaseHandler.prepare`` runs the checks every request passes (Host, Origin, api key, body size) and
+gives each request an id. ``DialectHandler`` turns any error into the endpoint's own dialect, with the
+status untouched once the response has started, and relays upstream events through a translator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado import httputil, iostream, web
+
+from codexd import metrics
+from codexd.dialects import anthropic, openai
+from codexd.errors import CodexdError, ErrorKind
+from codexd.settings import Settings, is_loopback
+from codexd.sse import encode
+from codexd.translate.aggregate import ResponseAggregator, Usage
+from codexd.translate.protocol import Frame, StreamTranslator
+from codexd.upstream.client import UpstreamClient
+from codexd.upstream.stream import UpstreamStream
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AppState:
+    """What handlers share: settings (replaced on reload), the upstream client, live requests."""
+
+    settings: Settings
+    upstream: UpstreamClient
+    started: float = field(default_factory=time.monotonic)
+    in_flight: set[BaseHandler] = field(default_factory=set)
+    models_cache: tuple[float, list[str]] | None = None
+    windows: list[Any] = field(default_factory=list)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+_JSON_LIKE = frozenset({"", "application/json", "text/plain", "application/x-www-form-urlencoded"})
+
+
+class BaseHandler(web.RequestHandler):
+    """Door checks, request ids, metrics and the error funnel; every route derives from this."""
+
+    dialect = "openai"  # which error writer this endpoint speaks
+    open_door = False  # True for /health, /ready, /metrics: no api key needed
+    route = "other"  # the metrics label for this endpoint
+
+    def initialize(self, state: AppState) -> None:  # type: ignore[override]
+        self.state = state
+        self.t0 = time.monotonic()
+        self.first_byte_at: float | None = None
+        self.upstream_stream: UpstreamStream | None = None
+        self.usage: Usage | None = None
+        self.model_label = ""
+        self.client_gone = False
+        self.request_id = ""
+
+    @property
+    def settings_(self) -> Settings:
+        """The current settings (a reload swaps them)."""
+        return self.state.settings
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+
+    def check_xsrf_cookie(self) -> None:  # an API: no cookies, no XSRF tokens
+        pass
+
+    async def prepare(self) -> None:
+        """Request id, then Host, Origin, api key and body size, in that order."""
+        headers = self.request.headers
+        self.request_id = (headers.get("x-request-id") or headers.get("x-correlation-id") or "")[:128]
+        if not self.request_id or not self.request_id.isprintable():
+            self.request_id = "req_" + uuid.uuid4().hex
+        self.set_header("x-request-id", self.request_id)
+        self.state.in_flight.add(self)
+        self.state.idle.clear()
+        metrics.IN_FLIGHT.inc()
+        self._check_host()
+        self._check_origin()
+        if not self.open_door:
+            self._check_api_key()
+        length = headers.get("Content-Length")
+        if length is not None and (not length.isdigit() or int(length) > self.settings_.max_body_size):
+            raise CodexdError(
+                ErrorKind.TOO_LARGE,
+                f"request body over the limit of {self.settings_.max_body_size} bytes",
+                code="request_too_large",
+            )
+
+    def _check_host(self) -> None:
+        host = self.request.host_name.lower()
+        settings = self.settings_
+        if is_loopback(host) or host == settings.host.lower() or host in settings.allowed_hosts:
+            return
+        raise CodexdError(ErrorKind.FORBIDDEN, f"Host '{host}' is not allowed (DNS rebinding protection)")
+
+    def _check_origin(self) -> None:
+        origin = self.request.headers.get("Origin")
+        if origin is None or origin in self.settings_.allowed_origins:
+            return
+        raise CodexdError(ErrorKind.FORBIDDEN, f"cross-origin requests from '{origin}' are not allowed")
+
+    def _check_api_key(self) -> None:
+        key = self.settings_.api_key
+        if not key:
+            return
+        headers = self.request.headers
+        given = headers.get("x-api-key") or ""
+        auth = headers.get("Authorization", "")
+        if auth[:7].lower() == "bearer ":
+            given = given or auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), key.encode()):
+            raise CodexdError(ErrorKind.UNAUTHORIZED, "missing or wrong api key", code="invalid_api_key")
+
+    # --- errors -------------------------------------------------------------------------------------
+    def error_payload(self, err: CodexdError) -> tuple[int, dict[str, Any]]:
+        """The status and JSON body of ``err`` in this endpoint's dialect."""
+        if self.dialect == "anthropic":
+            self.set_header("request-id", self.request_id)
+            return anthropic.status_for(err), anthropic.error_body(err, self.request_id)
+        return err.status, openai.error_body(err)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The one funnel for errors raised before the response started."""
+        err = as_codexd_error(status_code, kwargs.get("exc_info"))
+        status, body = self.error_payload(err)
+        self.set_status(status, httputil.responses.get(status, "Error"))
+        self.set_header("Content-Type", "application/json")
+        if err.retry_after is not None:
+            self.set_header("Retry-After", str(err.retry_after))
+        for name, value in err.headers.items():
+            self.set_header(name, value)
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, CodexdError):
+            level = logging.WARNING if value.status >= 500 else logging.INFO
+            logger.log(level, "%s %s -> %d %s [%s]", self.request.method, self.request.path, value.status,
+                       value.message, self.request_id)
+        elif isinstance(value, web.HTTPError):
+            logger.info("%s %s -> %d [%s]", self.request.method, self.request.path, value.status_code,
+                        self.request_id)
+        else:
+            logger.error("unexpected error [%s]", self.request_id, exc_info=(typ, value, tb))
+
+    # --- body -------------------------------------------------------------------------------------
+    def json_body(self) -> Any:
+        """The request body parsed as JSON; a 4xx in the dialect when it is not."""
+        ctype = self.request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+        # curl -d sends form-urlencoded by default; a JSON body under that label is still accepted.
+        if ctype not in _JSON_LIKE and not ctype.endswith("+json"):
+            raise CodexdError(ErrorKind.UNSUPPORTED_MEDIA, f"expected a JSON body, got Content-Type '{ctype}'")
+        if not self.request.body:
+            raise CodexdError(ErrorKind.BAD_REQUEST, "the request body is empty; expected a JSON object")
+        try:
+            return json.loads(self.request.body)
+        except (ValueError, RecursionError) as exc:
+            raise CodexdError(ErrorKind.BAD_REQUEST, f"the request body is not valid JSON: {exc}") from None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def on_connection_close(self) -> None:
+        self.client_gone = True
+        if self.upstream_stream is not None:
+            self.upstream_stream.abort()
+
+    def on_finish(self) -> None:
+        self._done()
+
+    def _done(self) -> None:
+        if self not in self.state.in_flight:
+            return
+        self.state.in_flight.discard(self)
+        if not self.state.in_flight:
+            self.state.idle.set()
+        metrics.IN_FLIGHT.dec()
+        status = 499 if self.client_gone and not self._finished else self.get_status()
+        metrics.REQUESTS.labels(self.route, str(status)).inc()
+        metrics.DURATION.labels(self.route).observe(time.monotonic() - self.t0)
+        if self.first_byte_at is not None:
+            metrics.TTFB.labels(self.route).observe(self.first_byte_at - self.t0)
+        if self.usage is not None and self.model_label:
+            metrics.observe_usage(self.model_label, self.usage)
+        if self.upstream_stream is not None:
+            self.upstream_stream.abort()  # no-op once it finished; closes it if we ended early
+
+    def on_connection_close_cleanup(self) -> None:
+        """Called by tornado-less paths (tests) to release a request."""
+        self._done()
+
+
+def as_codexd_error(status_code: int, exc_info: Any) -> CodexdError:
+    """Any exception (or a bare status) as a ``CodexdError`` fit to show a client."""
+    exc = exc_info[1] if exc_info else None
+    if isinstance(exc, CodexdError):
+        return exc
+    if isinstance(exc, web.HTTPError):
+        kinds = {404: ErrorKind.NOT_FOUND, 405: ErrorKind.METHOD_NOT_ALLOWED, 413: ErrorKind.TOO_LARGE}
+        kind = kinds.get(exc.status_code, ErrorKind.BAD_REQUEST if exc.status_code < 500 else ErrorKind.INTERNAL)
+        reason = exc.log_message or httputil.responses.get(exc.status_code, "error")
+        return CodexdError(kind, reason % exc.args if exc.args else reason, status=exc.status_code)
+    if status_code < 500:
+        return CodexdError(ErrorKind.BAD_REQUEST, httputil.responses.get(status_code, "bad request"), status=status_code)
+    return CodexdError(ErrorKind.INTERNAL, "internal error in codexd; see its log")
+
+
+class DialectHandler(BaseHandler):
+    """An API endpoint: opens an upstream stream and relays it through a translator."""
+
+    def overhead_ms(self) -> float:
+        """Time codexd itself spent before the first byte (excluding the upstream's own wait)."""
+        now = time.monotonic()
+        stream = self.upstream_stream
+        if stream is None or stream.headers_at is None:
+            return (now - self.t0) * 1000
+        return ((stream.started_at - self.t0) + (now - stream.headers_at)) * 1000
+
+    def start_sse(self, stream: UpstreamStream) -> None:
+        """Commit the 200 and the SSE headers (nothing is sent until the first flush)."""
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        self.pass_upstream_headers(stream)
+
+    def pass_upstream_headers(self, stream: UpstreamStream) -> None:
+        """Headers the client should see from the upstream answer."""
+        turn_state = stream.headers.get("x-codex-turn-state")
+        if turn_state:
+            self.set_header("x-codex-turn-state", turn_state)
+        self.set_header("x-codexd-overhead-ms", f"{self.overhead_ms():.2f}")
+
+    async def relay(
+        self,
+        stream: UpstreamStream,
+        translator: StreamTranslator,
+        ping: Callable[[], list[Frame]] | None = None,
+    ) -> None:
+        """Send each upstream read's translated frames in one write and one flush; errors go in-band."""
+        self.upstream_stream = stream
+        self.start_sse(stream)
+        pinger = asyncio.ensure_future(self._ping_loop(ping)) if ping else None
+        try:
+            await self._flush_first()
+            async for batch in stream.events():
+                frames: list[Frame] = []
+                for event in batch:
+                    frames += translator.feed(event)
+                if frames:
+                    await self._send(frames)
+            await self._send(translator.finish())
+        except CodexdError as err:
+            logger.warning("stream failed after it started: %s [%s]", err.message, self.request_id)
+            await self._send(translator.fail(err), quiet=True)
+        except iostream.StreamClosedError:
+            self.client_gone = True
+            stream.abort()
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+            self.usage = translator.usage
+        if not self.client_gone and not self._finished:
+            self.finish()
+
+    async def _flush_first(self) -> None:
+        await self.flush()
+        self.first_byte_at = time.monotonic()
+
+    async def _send(self, frames: list[Frame], quiet: bool = False) -> None:
+        if not frames or self.client_gone:
+            return
+        self.write(b"".join(encode(payload, event) for event, payload in frames))
+        self._last_write = time.monotonic()
+        try:
+            await self.flush()
+        except iostream.StreamClosedError:
+            if not quiet:
+                raise
+            self.client_gone = True
+
+    async def _ping_loop(self, ping: Callable[[], list[Frame]]) -> None:
+        interval = self.settings_.ping_interval
+        if interval <= 0:
+            return
+        self._last_write = time.monotonic()
+        while not self.client_gone:
+            await asyncio.sleep(max(0.05, self._last_write + interval - time.monotonic()))
+            if time.monotonic() - self._last_write >= interval:
+                await self._send(ping(), quiet=True)
+
+    async def collect(self, stream: UpstreamStream) -> ResponseAggregator:
+        """Read a whole upstream stream for a non-streaming client (errors raise before any byte)."""
+        self.upstream_stream = stream
+        agg = ResponseAggregator()
+        async for batch in stream.events():
+            for event in batch:
+                agg.feed(event)
+        self.usage = agg.usage
+        return agg
+
+    def send_json(self, payload: Any, status: int = 200) -> None:
+        """Write one JSON answer."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        if self.upstream_stream is not None:
+            self.pass_upstream_headers(self.upstream_stream)
+        self.first_byte_at = time.monotonic()
+        self.finish(json.dumps(payload, ensure_ascii=False))
+
+
+Opener = Callable[[], Awaitable[UpstreamStream]]

@@ -1,0 +1,164 @@
+"""The serve loop: listen (or adopt systemd's sockets), tell systemd we are ready, ping its watchdog,
+drain on SIGTERM, reload the configuration on SIGHUP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
+from tornado.netutil import bind_sockets
+
+from codexd import __version__, metrics, notify
+from codexd.credentials import Credentials
+from codexd.logs import REDACTOR, setup_logging
+from codexd.server.app import make_app
+
+from codexd.server.base import AppState
+from codexd.settings import KEYS, Settings
+from codexd.upstream.client import Observer, UpstreamClient
+from codexd.upstream.ratelimits import parse_windows
+
+logger = logging.getLogger(__name__)
+
+# What a reload cannot change without a restart.
+RESTART_ONLY = ("host", "port", "max_clients", "proxy", "ca_bundle")
+
+
+def build_state(settings: Settings) -> AppState:
+    """The upstream client, the credentials and the metrics hooks for one server."""
+    REDACTOR.add(settings.api_key)
+    upstream = UpstreamClient(settings, credentials=None)  # type: ignore[arg-type]
+    state = AppState(settings=settings, upstream=upstream)
+
+    def on_headers(headers: Any) -> None:
+        windows = parse_windows(headers, time.time())
+        if windows:
+            state.windows = windows
+            metrics.observe_windows(windows)
+
+    upstream.observer = Observer(
+        on_headers=on_headers, on_error=lambda kind: metrics.UPSTREAM_ERRORS.labels(kind).inc()
+    )
+    upstream.credentials = Credentials(
+        settings.auth_path,
+        settings.refresh_url,
+        upstream.token_post(),
+        on_refresh=lambda result: metrics.REFRESHES.labels(result).inc(),
+    )
+    return state
+
+
+def make_server(state: AppState) -> HTTPServer:
+    """The HTTP server, with a transport body limit above codexd's own so oversize bodies get a clean 413."""
+    app = make_app(state, extra_routes())
+    return HTTPServer(
+        app,
+        decompress_request=True,
+        max_body_size=state.settings.max_body_size + (1 << 20),
+        idle_connection_timeout=300,
+        body_timeout=120,
+        xheaders=False,
+    )
+
+
+def extra_routes() -> list[Any]:
+    """Routes of the chat and messages dialects (in their own modules)."""
+    table: list[Any] = []
+    try:
+        from codexd.server.openai import routes as openai_routes
+
+        table += openai_routes()
+    except ImportError:
+        pass
+    try:
+        from codexd.server.anthropic import routes as anthropic_routes
+
+        table += anthropic_routes()
+    except ImportError:
+        pass
+    return table
+
+
+def listen(server: HTTPServer, settings: Settings) -> list[socket.socket]:
+    """Adopt systemd's sockets when socket-activated, else bind ``host:port``."""
+    sockets = notify.listen_fds()
+    if not sockets:
+        sockets = bind_sockets(settings.port, settings.host)
+    server.add_sockets(sockets)
+    return sockets
+
+
+async def drain(server: HTTPServer, state: AppState, timeout: float) -> None:
+    """Stop accepting, let in-flight requests finish up to ``timeout`` seconds, then close the rest."""
+    notify.notify("STOPPING=1")
+    server.stop()
+    pending = len(state.in_flight)
+    logger.info("draining %d in-flight request(s), up to %g s", pending, timeout)
+    if pending:
+        try:
+            await asyncio.wait_for(state.idle.wait(), timeout)
+        except TimeoutError:
+            logger.warning("drain limit reached with %d request(s) still running", len(state.in_flight))
+    state.upstream.close()
+    await server.close_all_connections()
+
+
+def reload(state: AppState, load: Callable[[], Settings]) -> None:
+    """Re-read the configuration; apply what can change at run time and log what changed."""
+    notify.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+    try:
+        new = load()
+    except Exception as exc:  # a bad file keeps the old settings running
+        logger.error("reload failed, keeping the running configuration: %s", exc)
+        notify.notify("READY=1\nSTATUS=reload failed; running with the previous configuration")
+        return
+    old = state.settings
+    changed = [k.name for k in KEYS if getattr(old, k.attr) != getattr(new, k.attr)]
+    kept = [name for name in changed if name.split(".")[-1] in RESTART_ONLY]
+    applied = [name for name in changed if name not in kept]
+    for name in RESTART_ONLY:
+        new = new.replace(**{name: getattr(old, name)})
+    state.settings = new
+    state.upstream.settings = new
+    state.models_cache = None
+    REDACTOR.add(new.api_key)
+    setup_logging(new.log_level, new.log_format)
+    logger.info("configuration reloaded; changed: %s", ", ".join(applied) or "nothing")
+    if kept:
+        logger.warning("these keys need a restart to take effect: %s", ", ".join(kept))
+    notify.notify("READY=1\nSTATUS=serving (configuration reloaded)")
+
+
+async def serve(settings: Settings, load: Callable[[], Settings]) -> int:
+    """Run until SIGTERM or SIGINT; returns the exit status."""
+    setup_logging(settings.log_level, settings.log_format)
+    state = build_state(settings)
+    server = make_server(state)
+    sockets = listen(server, settings)
+    address = sockets[0].getsockname()
+    logger.info("codexd %s listening on %s:%s", __version__, address[0], address[1])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: reload(state, load))
+    watchdog = notify.watchdog_interval()
+    pinger = None
+    if watchdog:
+        pinger = PeriodicCallback(lambda: notify.notify("WATCHDOG=1"), watchdog * 1000)
+        pinger.start()
+    notify.notify(f"READY=1\nSTATUS=serving on {address[0]}:{address[1]}")
+    await stop.wait()
+    logger.info("shutting down")
+    await drain(server, state, state.settings.drain_timeout)
+    if pinger is not None:
+        pinger.stop()
+    return 0

@@ -1,0 +1,106 @@
+"""Operational endpoints: ``/health``, ``/ready``, ``/metrics`` and ``/v1/models``."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from codexd import __version__, metrics
+from codexd.errors import CodexdError, ErrorKind
+from codexd.models import BUILTIN_MODELS, anthropic_list, catalog_slugs, openai_list, with_aliases
+from codexd.server.base import BaseHandler
+
+logger = logging.getLogger(__name__)
+
+
+class HealthHandler(BaseHandler):
+    """Liveness: answers while the process runs; touches no credentials."""
+
+    open_door = True
+    route = "health"
+
+    def get(self) -> None:
+        self.write({"status": "ok", "version": __version__, "uptime": round(time.monotonic() - self.state.started, 3)})
+
+
+class ReadyHandler(BaseHandler):
+    """Readiness: credentials load. Mode, masked account id and time to expiry; never a secret."""
+
+    open_door = True
+    route = "ready"
+
+    def get(self) -> None:
+        described = self.state.upstream.credentials.describe()
+        windows = [
+            {"family": w.family, "window": w.window, "used_percent": w.used_percent,
+             "window_minutes": w.window_minutes, "resets_at": w.resets_at}
+            for w in self.state.windows
+        ]
+        body = {"ready": bool(described.get("ok")), "credentials": described, "rate_limits": windows}
+        self.set_status(200 if body["ready"] else 503)
+        self.write(body)
+
+
+class MetricsHandler(BaseHandler):
+    """Prometheus text exposition."""
+
+    open_door = True
+    route = "metrics"
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.write(metrics.exposition())
+
+
+class ModelsHandler(BaseHandler):
+    """``GET /v1/models`` (and ``/v1/models/{id}``): the upstream catalog, cached, plus aliases."""
+
+    route = "models"
+
+    def prepare_dialect(self) -> None:
+        if self.request.headers.get("anthropic-version"):
+            self.dialect = "anthropic"
+
+    async def get(self, model_id: str | None = None) -> None:
+        self.prepare_dialect()
+        slugs = with_aliases(await self._slugs(), self.settings_.aliases)
+        if model_id is not None:
+            if model_id not in slugs:
+                raise CodexdError(ErrorKind.NOT_FOUND, f"model '{model_id}' not found", code="model_not_found")
+            slugs = [model_id]
+        body = anthropic_list(slugs) if self.dialect == "anthropic" else openai_list(slugs)
+        self.write(body["data"][0] if model_id is not None else body)
+
+    async def _slugs(self) -> list[str]:
+        settings = self.settings_
+        cached = self.state.models_cache
+        fresh = self.get_query_argument("refresh", "") not in ("true", "1")
+        if cached and fresh and time.monotonic() - cached[0] < settings.models_cache_ttl:
+            return cached[1]
+        try:
+            credentials = await self.state.upstream.credentials.current()
+            if credentials.mode == "apikey":
+                return list(BUILTIN_MODELS)
+            payload = await self.state.upstream.get_json("/models", f"client_version={settings.client_version}")
+            slugs = catalog_slugs(payload)
+        except CodexdError as err:
+            logger.warning("model list unavailable (%s); serving the built-in list", err.message)
+            return list(BUILTIN_MODELS)
+        if not slugs:
+            return list(BUILTIN_MODELS)
+        self.state.models_cache = (time.monotonic(), slugs)
+        return slugs
+
+
+class NotFoundHandler(BaseHandler):
+    """Any other path: 404 in the dialect the path suggests."""
+
+    def prepare(self):  # type: ignore[no-untyped-def]
+        if "/messages" in self.request.path or self.request.headers.get("anthropic-version"):
+            self.dialect = "anthropic"
+        return super().prepare()
+
+    def _not_found(self) -> None:
+        raise CodexdError(ErrorKind.NOT_FOUND, f"no such endpoint: {self.request.method} {self.request.path}")
+
+    get = post = put = delete = patch = _not_found  # type: ignore[assignment]

@@ -1,0 +1,49 @@
+"""``/v1/responses``: Responses clients (the openai SDK, the Codex CLI as a custom provider)."""
+
+from __future__ import annotations
+
+from codexd.errors import CodexdError, ErrorKind
+from codexd.server.base import DialectHandler
+from codexd.translate.responses_body import normalise
+from codexd.translate.responses_stream import ResponsesPassthrough
+from codexd.translate.upstream_failure import failure_from_aggregate
+from codexd.models import ModelMap
+
+
+class ResponsesHandler(DialectHandler):
+    """POST: normalise, stream upstream, pass events through (or aggregate); GET upgrade: 426."""
+
+    route = "responses"
+
+    def get(self) -> None:
+        if self.request.headers.get("Upgrade", "").lower() == "websocket":
+            # The Codex CLI falls back to HTTP at once on 426; other statuses make it retry for seconds.
+            raise CodexdError(ErrorKind.UPGRADE_REQUIRED, "WebSocket is not supported; use HTTP POST with SSE",
+                              code="websocket_not_supported")
+        raise CodexdError(ErrorKind.METHOD_NOT_ALLOWED, "use POST for /v1/responses")
+
+    async def post(self) -> None:
+        settings = self.settings_
+        encoding = self.request.headers.get("Content-Encoding", "").lower()
+        if encoding == "zstd":
+            # No zstd decoder among our dependencies: forward the bytes untouched with their header.
+            # The Codex CLI (the client that compresses) already sends a backend-ready, streaming body.
+            stream = await self.state.upstream.open_stream(
+                self.request.body, self.request.headers, content_encoding="zstd"
+            )
+            await self.relay(stream, ResponsesPassthrough())
+            return
+        if encoding not in ("", "identity"):
+            raise CodexdError(ErrorKind.UNSUPPORTED_MEDIA, f"unsupported Content-Encoding '{encoding}'")
+        models = ModelMap(settings.default_model, settings.small_model, settings.aliases)
+        request = normalise(self.json_body(), models=models, instructions=settings.instructions)
+        self.model_label = request.upstream["model"]
+        stream = await self.state.upstream.open_stream(request.upstream, self.request.headers)
+        if request.stream:
+            await self.relay(stream, ResponsesPassthrough())
+            return
+        agg = await self.collect(stream)
+        failure = failure_from_aggregate(agg)
+        if failure is not None:
+            raise failure
+        self.send_json(agg.result())

@@ -1,0 +1,271 @@
+"""The upstream client: credentials, headers, one request, the 401 recovery and the single retry.
+
+Every byte codexd sends to the Codex backend (or, in API-key mode, to api.openai.com) leaves through
+``UpstreamClient``. Streams use one curl client sized for many concurrent long streams; short control
+calls (token refresh, the model list) use a second instance so they never queue behind streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import platform
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from tornado.curl_httpclient import CurlAsyncHTTPClient
+from tornado.httpclient import HTTPRequest
+
+from codexd import __version__
+from codexd.credentials import Auth, Credentials
+from codexd.errors import CodexdError, ErrorKind
+from codexd.settings import Settings
+from codexd.upstream.failures import error_from_answer
+from codexd.upstream.stream import UpstreamStream
+
+logger = logging.getLogger(__name__)
+
+# Client headers that carry conversation identity; forwarded so prompt caching and routing keep working.
+IDENTITY_HEADERS = (
+    "session-id",
+    "thread-id",
+    "x-client-request-id",
+    "x-codex-turn-state",
+    "x-codex-window-id",
+    "x-codex-turn-metadata",
+    "x-codex-beta-features",
+    "x-openai-subagent",
+    "x-codex-parent-thread-id",
+    "originator",
+    "version",
+)
+_ALIASES = {"session_id": "session-id", "thread_id": "thread-id"}
+RETRY_BACKOFF = 0.25  # seconds before the one retry of a transient failure
+
+
+def identity_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
+    """The identity headers of a client request, in the hyphenated spelling the backend wants."""
+    out: dict[str, str] = {}
+    for name, value in client_headers.items():
+        lower = name.lower()
+        lower = _ALIASES.get(lower, lower)
+        if lower in IDENTITY_HEADERS and value:
+            out[lower] = value
+    return out
+
+
+@dataclass
+class Observer:
+    """Hooks for metrics: each upstream answer's headers, and each upstream failure by kind."""
+
+    on_headers: Callable[[Mapping[str, str]], None] = lambda headers: None
+    on_error: Callable[[str], None] = lambda kind: None
+
+
+@dataclass
+class UpstreamClient:
+    """Opens upstream requests with the user's credentials; see the module docstring."""
+
+    settings: Settings
+    credentials: Credentials
+    observer: Observer = field(default_factory=Observer)
+    _streams: CurlAsyncHTTPClient | None = None
+    _control: CurlAsyncHTTPClient | None = None
+
+    def __post_init__(self) -> None:
+        self.user_agent = f"codexd/{__version__} ({platform.system()} {platform.release()}; {platform.machine()})"
+        self.live: set[UpstreamStream] = set()
+
+    def _client(self, control: bool = False) -> CurlAsyncHTTPClient:
+        if control:
+            if self._control is None:
+                self._control = CurlAsyncHTTPClient(force_instance=True, max_clients=16, max_body_size=64 << 20)
+            return self._control
+        if self._streams is None:
+            self._streams = CurlAsyncHTTPClient(
+                force_instance=True, max_clients=self.settings.max_clients, max_body_size=1 << 40
+            )
+        return self._streams
+
+    def close(self) -> None:
+        """Abort every live stream and release the curl handles."""
+        for stream in list(self.live):
+            stream.abort()
+        for client in (self._streams, self._control):
+            if client is not None:
+                client.close()
+        self._streams = self._control = None
+
+    def base_url(self, auth: Auth) -> str:
+        """The backend for this login: the Codex backend, or the public API in API-key mode."""
+        base = self.settings.openai_base_url if auth.mode == "apikey" else self.settings.chatgpt_base_url
+        return base.rstrip("/")
+
+    def _request_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "connect_timeout": self.settings.connect_timeout,
+            "request_timeout": 0,  # no deadline over the whole stream: the idle timeout covers silence
+            "decompress_response": True,
+        }
+        if self.settings.ca_bundle:
+            kwargs["ca_certs"] = self.settings.ca_bundle
+        if self.settings.proxy:
+            proxy = urlsplit(self.settings.proxy if "://" in self.settings.proxy else "http://" + self.settings.proxy)
+            kwargs["proxy_host"] = proxy.hostname
+            kwargs["proxy_port"] = proxy.port or (443 if proxy.scheme == "https" else 80)
+            if proxy.username:
+                kwargs["proxy_username"] = proxy.username
+                kwargs["proxy_password"] = proxy.password or ""
+        return kwargs
+
+    def _headers(self, auth: Auth, extra: Mapping[str, str], content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream", "User-Agent": self.user_agent, "originator": "codex_cli_rs"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        headers.update(extra)
+        headers.update(auth.headers())
+        return headers
+
+    async def open_stream(
+        self,
+        body: dict[str, Any] | bytes,
+        client_headers: Mapping[str, str] | None = None,
+        *,
+        path: str = "/responses",
+        content_encoding: str | None = None,
+    ) -> UpstreamStream:
+        """POST ``body`` and return the stream once a 2xx status arrived; errors raise ``CodexdError``.
+
+        A 401 triggers one credential recovery and one resend; a transient failure before the first byte
+        (connection refused or reset, 502/503/504) one resend after a short backoff. Never after that.
+        """
+        payload = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        extra = identity_headers(client_headers or {})
+        if content_encoding:
+            extra["Content-Encoding"] = content_encoding
+        auth = await self.credentials.current()
+        recovered = retried = False
+        while True:
+            stream = self._start(auth, path, payload, extra)
+            try:
+                await stream.wait_headers(self.settings.idle_timeout)
+            except CodexdError:
+                self.observer.on_error("timeout")
+                raise
+            except Exception as exc:
+                stream.abort()
+                self.observer.on_error("connect")
+                if not retried:
+                    retried = True
+                    logger.warning("upstream connection failed (%s); retrying once", exc)
+                    await asyncio.sleep(RETRY_BACKOFF * (1 + random.random()))
+                    continue
+                raise CodexdError(
+                    ErrorKind.UNAVAILABLE,
+                    f"cannot reach the upstream at {self.base_url(auth)}: {exc}",
+                    status=502,
+                    code="upstream_unreachable",
+                    transient=True,
+                ) from None
+            self.observer.on_headers(stream.headers)
+            if 200 <= stream.status < 300:
+                return stream
+            answer = await _error_body(stream)
+            error = error_from_answer(stream.status, answer, stream.headers)
+            self.observer.on_error(f"http_{stream.status}")
+            logger.warning(
+                "upstream answered %d (%s) request-id=%s", stream.status, error.code or "-",
+                stream.headers.get("x-request-id", "-"),
+            )
+            if stream.status == 401 and not recovered:
+                recovered = True
+                auth = await self.credentials.after_unauthorized(auth)
+                continue
+            if error.transient and not retried:
+                retried = True
+                await asyncio.sleep(RETRY_BACKOFF * (1 + random.random()))
+                continue
+            raise error
+
+    def _start(self, auth: Auth, path: str, payload: bytes, extra: Mapping[str, str]) -> UpstreamStream:
+        stream = UpstreamStream(self.settings.idle_timeout, label=path)
+        request = HTTPRequest(
+            self.base_url(auth) + path,
+            method="POST",
+            body=payload,
+            headers=self._headers(auth, extra, "application/json"),
+            streaming_callback=stream.on_chunk,
+            header_callback=stream.on_header,
+            prepare_curl_callback=stream.prepare_curl,
+            **self._request_kwargs(),
+        )
+        future = self._client().fetch(request, raise_error=False)
+        self.live.add(stream)
+
+        def done(fut: asyncio.Future[Any]) -> None:
+            self.live.discard(stream)
+            response = fut.result() if not fut.cancelled() and fut.exception() is None else None
+            error = fut.exception() if not fut.cancelled() else None
+            if response is not None and response.error is not None and response.code == 599:
+                error = response.error
+            stream.on_done(error)
+
+        future.add_done_callback(done)
+        return stream
+
+    async def get_json(self, path: str, params: str = "", timeout: float = 10.0) -> Any:
+        """GET a small JSON document from the backend (the model catalog), with the user's credentials."""
+        auth = await self.credentials.current()
+        kwargs = self._request_kwargs()
+        kwargs["request_timeout"] = timeout
+        request = HTTPRequest(
+            self.base_url(auth) + path + (f"?{params}" if params else ""),
+            headers=self._headers(auth, {"Accept": "application/json"}, None),
+            **kwargs,
+        )
+        response = await self._client(control=True).fetch(request, raise_error=False)
+        if response.code == 599:
+            raise CodexdError(ErrorKind.UNAVAILABLE, f"cannot reach the upstream: {response.error}", status=502)
+        if response.code >= 300:
+            raise error_from_answer(response.code, response.body or b"", response.headers)
+        try:
+            return json.loads(response.body)
+        except ValueError:
+            raise CodexdError(ErrorKind.UPSTREAM, "the upstream answered with invalid JSON") from None
+
+    def token_post(self) -> Callable[[str, dict[str, Any]], Awaitable[tuple[int, bytes]]]:
+        """The ``post`` function ``Credentials`` uses to reach the token endpoint."""
+
+        async def post(url: str, body: dict[str, Any]) -> tuple[int, bytes]:
+            kwargs = self._request_kwargs()
+            kwargs["request_timeout"] = 30.0
+            request = HTTPRequest(
+                url,
+                method="POST",
+                body=json.dumps(body),
+                headers={"Content-Type": "application/json", "User-Agent": self.user_agent, "originator": "codex_cli_rs"},
+                **kwargs,
+            )
+            response = await self._client(control=True).fetch(request, raise_error=False)
+            if response.code == 599:
+                raise OSError(str(response.error))
+            return response.code, response.body or b""
+
+        return post
+
+
+async def _error_body(stream: UpstreamStream) -> bytes:
+    try:
+        return await asyncio.wait_for(stream.body(), 30.0)
+    except (CodexdError, TimeoutError):
+        return b""
+
+
+def now() -> float:
+    """Wall-clock seconds (a seam for tests)."""
+    return time.time()

@@ -1,0 +1,207 @@
+"""One upstream request: status and headers first, then body chunks or decoded events, abortable.
+
+Built on Tornado's curl client. libcurl keeps connections alive; aborting uses the progress callback plus
+a pause/unpause kick so the connection closes at once, even while the upstream is silent. Reads are
+bounded: past ``_HIGH_WATER`` buffered bytes the transfer is paused until the consumer catches up, so a
+slow client slows the upstream instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pycurl
+from tornado.httputil import HTTPHeaders
+
+from codexd.errors import CodexdError, ErrorKind
+from codexd.sse import SSEDecoder
+
+logger = logging.getLogger(__name__)
+
+_HIGH_WATER = 4 * 1024 * 1024
+
+
+class UpstreamStream:
+    """Collects what libcurl delivers; the consumer awaits ``headers_ready`` then iterates."""
+
+    def __init__(self, idle_timeout: float, label: str = "") -> None:
+        self.idle_timeout = idle_timeout
+        self.label = label
+        self.status = 0
+        self.headers = HTTPHeaders()
+        self.bytes_received = 0
+        self.aborted = False
+        self._header_lines: list[str] = []
+        self._headers_done = asyncio.Event()
+        self._data = asyncio.Event()
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._done = False
+        self._error: BaseException | None = None
+        self._curl: Any = None
+        self._last = time.monotonic()
+        self.started_at = self._last  # when the request was handed to libcurl
+        self.headers_at: float | None = None  # when the status and headers had arrived
+
+    # --- callbacks wired into the tornado HTTPRequest -------------------------------------------
+    def prepare_curl(self, curl: Any) -> None:
+        """``prepare_curl_callback``: keep the handle and install the abort hook."""
+        self._curl = curl
+        curl.setopt(pycurl.NOPROGRESS, 0)
+        curl.setopt(pycurl.XFERINFOFUNCTION, self._progress)
+
+    def _progress(self, *_: int) -> int:
+        return 1 if self.aborted else 0
+
+    def on_header(self, line: str) -> None:
+        """``header_callback``: raw header lines; the blank line ends a header block."""
+        stripped = line.rstrip("\r\n")
+        if stripped.startswith("HTTP/"):
+            self._header_lines = []
+            parts = stripped.split(" ", 2)
+            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        elif stripped:
+            self._header_lines.append(stripped)
+        elif self.status >= 200 or self.status == 0:  # 1xx blocks are followed by the real one
+            self.headers = HTTPHeaders()
+            for header in self._header_lines:
+                if ":" in header:
+                    name, _, value = header.partition(":")
+                    self.headers.add(name.strip(), value.strip())
+            self.headers_at = time.monotonic()
+            self._headers_done.set()
+
+    def on_chunk(self, chunk: bytes) -> None:
+        """``streaming_callback``: queue the chunk; pause libcurl if the consumer lags far behind."""
+        if self.aborted:
+            return
+        self._last = time.monotonic()
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+        self.bytes_received += len(chunk)
+        self._data.set()
+        if self._buffered > _HIGH_WATER and not self._paused and self._curl is not None:
+            self._set_pause(True)
+
+    def on_done(self, error: BaseException | None) -> None:
+        """The fetch finished (normally or not)."""
+        self._done = True
+        if error is not None and not self.aborted:
+            self._error = error
+        self._curl = None
+        self._headers_done.set()
+        self._data.set()
+
+    # --- consumer side ---------------------------------------------------------------------------
+    async def wait_headers(self, timeout: float) -> None:
+        """Wait for the status line and headers (or the end of the request)."""
+        try:
+            await asyncio.wait_for(self._headers_done.wait(), timeout)
+        except TimeoutError:
+            self.abort()
+            raise CodexdError(
+                ErrorKind.TIMEOUT, f"the upstream sent no answer within {timeout:g} s", code="timeout"
+            ) from None
+        if self._error is not None and not self.status:
+            raise self._error
+
+    @property
+    def failed_before_headers(self) -> bool:
+        """True when the request died before any status line arrived (safe to retry)."""
+        return self._done and self._error is not None and not self.status
+
+    async def body(self) -> bytes:
+        """The whole (error) body; for non-2xx answers, which are short."""
+        parts = [chunk async for chunk in self.chunks()]
+        return b"".join(parts)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Body chunks as they arrive; raises ``CodexdError`` on idle timeout or a broken connection."""
+        while True:
+            if self._chunks:
+                batch = b"".join(self._chunks)
+                self._chunks.clear()
+                self._buffered = 0
+                if self._paused:
+                    self._set_pause(False)
+                yield batch
+                continue
+            if self._done:
+                if self._error is not None:
+                    raise CodexdError(
+                        ErrorKind.UPSTREAM,
+                        f"the upstream connection broke: {self._error}",
+                        code="upstream_disconnected",
+                    )
+                return
+            self._data.clear()
+            remaining = self.idle_timeout - (time.monotonic() - self._last)
+            try:
+                await asyncio.wait_for(self._data.wait(), max(remaining, 0.001))
+            except TimeoutError:
+                if time.monotonic() - self._last >= self.idle_timeout:
+                    self.abort()
+                    raise CodexdError(
+                        ErrorKind.TIMEOUT,
+                        f"the upstream was silent for {self.idle_timeout:g} s",
+                        code="timeout",
+                    ) from None
+
+    async def events(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """Decoded JSON events, one list per upstream read (non-JSON data such as ``[DONE]`` skipped)."""
+        decoder = SSEDecoder()
+        async for chunk in self.chunks():
+            batch = _parse(decoder.feed(chunk))
+            if batch:
+                yield batch
+        tail = _parse(decoder.close())
+        if tail:
+            yield tail
+
+    def abort(self) -> None:
+        """Close the upstream connection now; safe to call at any time, more than once."""
+        if self.aborted:
+            return
+        self.aborted = True
+        curl = self._curl
+        if curl is not None:
+            try:  # a pause/unpause kick makes libcurl run the progress callback immediately
+                curl.pause(pycurl.PAUSE_ALL)
+                curl.pause(pycurl.PAUSE_CONT)
+            except pycurl.error:
+                pass
+        self._data.set()
+        self._headers_done.set()
+
+    def _set_pause(self, paused: bool) -> None:
+        curl = self._curl
+        if curl is None:
+            return
+        try:
+            curl.pause(pycurl.PAUSE_RECV if paused else pycurl.PAUSE_CONT)
+            self._paused = paused
+        except pycurl.error:
+            self._paused = False
+
+
+def _parse(events: list[Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for event in events:
+        data = event.data
+        if not data or data[0] != "{":
+            continue
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            logger.debug("skipping a non-JSON upstream event (%d bytes)", len(data))
+            continue
+        if isinstance(parsed, dict):
+            out.append(parsed)
+    return out

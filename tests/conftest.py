@@ -1,0 +1,36 @@
+"""Shared fixtures: a temporary CODEX_HOME with a valid login, the fake backend, and codexd."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.backend import FakeBackend, start_backend
+from tests.harness import Stack, start_stack, write_login
+
+
+@pytest.fixture
+def codex_home(tmp_path: Path) -> Path:
+    """A CODEX_HOME whose auth.json holds a ChatGPT login valid for an hour."""
+    home = tmp_path / "codex"
+    write_login(home)
+    return home
+
+
+@pytest.fixture
+def backend(io_loop: Any) -> Iterator[FakeBackend]:
+    """The fake Codex backend on 127.0.0.1 (in pytest-tornado's loop)."""
+    fake = start_backend()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def stack(io_loop: Any, backend: FakeBackend, codex_home: Path) -> Iterator[Stack]:
+    """codexd in front of the fake backend, in pytest-tornado's loop."""
+    running = start_stack(codex_home, backend)
+    yield running
+    running.stop()

@@ -1,0 +1,301 @@
+"""A fake ChatGPT Codex backend on 127.0.0.1, faithful to ``codex-backend.md``.
+
+It rejects what the real backend rejects (the exact 400 ``detail`` texts), checks the bearer JWT and the
+account header, streams realistic SSE (see ``scripts.py``), sends the ``x-codex-*`` headers, and can
+drop, stall or fail on demand. It records every request and counts its TCP connections and open
+streams, so tests assert on the wire and not only on what the client saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado import httpserver, iostream, web
+from tornado.netutil import bind_sockets
+
+from tests.fakes.scripts import RATE_LIMIT_HEADERS, Script, Step, text_answer
+from tests.fakes.tokens import read_claims
+
+REJECTED_PARAMS = (
+    "max_output_tokens", "temperature", "top_p", "previous_response_id", "max_completion_tokens",
+    "frequency_penalty", "presence_penalty", "truncation", "user", "safety_identifier",
+    "prompt_cache_retention", "context_management", "stream_options", "metadata",
+)
+
+
+@dataclass
+class Recorded:
+    """One request as the fake received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw: bytes
+    body: Any
+
+
+@dataclass
+class BackendState:
+    """What the fake will answer and what it saw."""
+
+    scripts: deque[Script] = field(default_factory=deque)
+    default: Script | None = None
+    requests: list[Recorded] = field(default_factory=list)
+    connections: int = 0  # TCP connections accepted
+    open_streams: int = 0  # response streams currently being written
+    closed_by_client: int = 0  # streams whose client (codexd) went away mid-stream
+    revoked: set[str] = field(default_factory=set)  # access tokens answered with 401
+    check_auth: bool = True
+    models: dict[str, Any] = field(default_factory=lambda: {"models": [
+        {"slug": "gpt-5.5", "display_name": "GPT-5.5", "visibility": "list", "priority": 1},
+        {"slug": "gpt-5.4-mini", "display_name": "GPT-5.4-Mini", "visibility": "list", "priority": 3},
+        {"slug": "gpt-5.4", "display_name": "GPT-5.4", "visibility": "list", "priority": 2},
+        {"slug": "codex-auto-review", "display_name": "hidden", "visibility": "hide", "priority": 9},
+    ]})
+    models_status: int = 200
+
+    def push(self, *scripts: Script) -> None:
+        """Queue answers for the next requests, in order."""
+        self.scripts.extend(scripts)
+
+    def next_script(self, body: Any) -> Script:
+        if self.scripts:
+            return self.scripts.popleft()
+        if self.default is not None:
+            return self.default
+        model = body.get("model", "gpt-5.5") if isinstance(body, dict) else "gpt-5.5"
+        return Script.events(text_answer(model=model))
+
+    @property
+    def posts(self) -> list[Recorded]:
+        """The POSTed Responses requests (not model-list or token calls)."""
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/responses")]
+
+
+def validation_error(body: Any) -> str | None:
+    """The real backend's 400 ``detail`` for a body it rejects, else None (codex-backend.md §3.2)."""
+    if not isinstance(body, dict):
+        return "Invalid request body"
+    if body.get("stream") is not True:
+        return "Stream must be set to true"
+    if body.get("store") is not False:
+        return "Store must be set to false"
+    if not isinstance(body.get("instructions"), str) or not body["instructions"]:
+        return "Instructions are required"
+    for name in REJECTED_PARAMS:
+        if name in body:
+            return f"Unsupported parameter: {name}"
+    items = body.get("input", [])
+    if not isinstance(items, list):
+        return "Invalid type for 'input'"
+    calls, outputs = set(), set()
+    for item in items:
+        if not isinstance(item, dict):
+            return "Invalid input item"
+        if item.get("role") == "system":
+            return "System messages are not allowed"
+        if "id" in item:
+            return (f"Item with id '{item['id']}' not found. Items are not persisted when `store` is set to false. "
+                    "Try again with `store` set to true, or remove this item from your input.")
+        if item.get("type") == "function_call":
+            calls.add(item.get("call_id"))
+        if item.get("type") == "function_call_output":
+            if item.get("call_id") not in calls:
+                return f"No tool call found for function call output with call_id {item.get('call_id')}."
+            outputs.add(item.get("call_id"))
+    for call in calls - outputs:
+        return f"No tool output found for function call {call}."
+    return None
+
+
+class _Base(web.RequestHandler):
+    def initialize(self, state: BackendState) -> None:
+        self.state = state
+
+    def check_xsrf_cookie(self) -> None:
+        pass
+
+    def record(self) -> Any:
+        raw = self.request.body
+        body: Any = None
+        if self.request.headers.get("Content-Encoding") is None and raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        self.state.requests.append(
+            Recorded(self.request.method or "", self.request.path, dict(self.request.headers), raw, body)
+        )
+        return body
+
+    def auth_error(self) -> tuple[int, dict[str, Any]] | None:
+        if not self.state.check_auth:
+            return None
+        header = self.request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ")
+        claims = read_claims(token)
+        if not header.startswith("Bearer ") or not claims:
+            return 401, {"detail": "Unauthorized"}
+        if token in self.state.revoked or claims.get("exp", 0) <= time.time():
+            return 401, {"error": {"message": "Provided authentication token is expired. Please try signing in again.",
+                                   "type": None, "code": "token_expired", "param": None}, "status": 401}
+        account = claims.get("https://api.openai.com/auth", {}).get("chatgpt_account_id")
+        if self.request.headers.get("ChatGPT-Account-ID") != account:
+            return 403, {"detail": "Account mismatch"}
+        return None
+
+    def send_json(self, status: int, payload: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(payload))
+
+
+class ResponsesHandler(_Base):
+    """``POST /backend-api/codex/responses``."""
+
+    async def post(self) -> None:
+        body = self.record()
+        failure = self.auth_error()
+        if failure:
+            return self.send_json(*failure)
+        encoding = self.request.headers.get("Content-Encoding")
+        if encoding == "zstd":
+            if not self.request.body.startswith(b"\x28\xb5\x2f\xfd"):
+                return self.send_json(400, {"detail": "Invalid zstd body"})
+        elif encoding is not None:
+            return self.send_json(415, {"detail": f"Unsupported Content-Encoding: {encoding}"})
+        else:
+            problem = validation_error(body)
+            if problem:
+                return self.send_json(400, {"detail": problem})
+        await self.play(self.state.next_script(body))
+
+    async def play(self, script: Script) -> None:
+        if script.header_delay:
+            await asyncio.sleep(script.header_delay)
+        self.set_status(script.status)
+        for name, value in {**RATE_LIMIT_HEADERS, **script.headers}.items():
+            self.set_header(name, value)
+        turn_state = self.request.headers.get("x-codex-turn-state")
+        self.set_header("x-codex-turn-state", turn_state or "ts-" + str(len(self.state.requests)))
+        if script.content_type:
+            self.set_header("Content-Type", script.content_type)
+        else:
+            self.clear_header("Content-Type")
+        if script.status != 200:
+            self.finish(script.body or b"")
+            return
+        self.state.open_streams += 1
+        try:
+            await self.flush()
+            for step in script.steps:
+                await self._step(step, script.interval)
+            self.finish()
+        except iostream.StreamClosedError:
+            self.state.closed_by_client += 1
+        finally:
+            self.state.open_streams -= 1
+
+    async def _step(self, step: Step, interval: float) -> None:
+        if step.action == "drop":
+            assert self.request.connection is not None
+            self.request.connection.close()  # type: ignore[attr-defined]
+            raise iostream.StreamClosedError()
+        delay = step.delay or interval
+        if delay:
+            await self._sleep_watching(delay)
+        if step.action == "stall":
+            return
+        if step.raw is not None:
+            self.write(step.raw)
+        elif step.event is not None:
+            self.write(f"event: {step.event['type']}\ndata: {json.dumps(step.event)}\n\n".encode())
+        await self.flush()
+
+    async def _sleep_watching(self, seconds: float) -> None:
+        """Sleep, but notice at once when the client closes the connection."""
+        stream = self.request.connection.stream  # type: ignore[union-attr]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if stream.closed():
+                raise iostream.StreamClosedError()
+            await asyncio.sleep(min(0.02, deadline - time.monotonic()))
+
+    def on_connection_close(self) -> None:
+        pass
+
+
+class ModelsHandler(_Base):
+    """``GET /backend-api/codex/models?client_version=...``."""
+
+    def get(self) -> None:
+        self.record()
+        failure = self.auth_error()
+        if failure:
+            return self.send_json(*failure)
+        if not self.get_query_argument("client_version", ""):
+            return self.send_json(400, {"detail": "client_version is required"})
+        self.send_json(self.state.models_status, self.state.models if self.state.models_status == 200 else {})
+
+
+class CountingServer(httpserver.HTTPServer):
+    """An HTTPServer that counts the TCP connections it accepts."""
+
+    state: BackendState
+
+    def handle_stream(self, stream: iostream.IOStream, address: tuple[Any, ...]) -> None:
+        self.state.connections += 1
+        super().handle_stream(stream, address)
+
+
+@dataclass
+class FakeBackend:
+    """A running fake: ``base_url`` for codexd's ``chatgpt_base_url``, ``refresh_url`` for tokens."""
+
+    state: BackendState
+    server: CountingServer
+    port: int
+    token_state: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/backend-api/codex"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def refresh_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/oauth/token"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_backend(ssl_options: Any = None) -> FakeBackend:
+    """Start the fake on an unused loopback port in the current event loop."""
+    state = BackendState()
+    routes: list[Any] = [
+        (r"/backend-api/codex/responses", ResponsesHandler, {"state": state}),
+        (r"/backend-api/codex/models", ModelsHandler, {"state": state}),
+    ]
+    token_state = None
+    try:
+        from tests.fakes.token_endpoint import TokenEndpointHandler, TokenEndpointState
+    except ImportError:
+        pass
+    else:
+        token_state = TokenEndpointState()
+        routes.append((r"/oauth/token", TokenEndpointHandler, {"state": token_state}))
+    app = web.Application(routes)
+    server = CountingServer(app, ssl_options=ssl_options, idle_connection_timeout=60)
+    server.state = state
+    sockets = bind_sockets(0, "127.0.0.1")
+    server.add_sockets(sockets)
+    return FakeBackend(state, server, sockets[0].getsockname()[1], token_state)
