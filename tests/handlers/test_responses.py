@@ -1,0 +1,147 @@
+"""``/v1/responses``: normalisation on the wire, streaming pass-through, aggregation, transport quirks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from tests.fakes.scripts import Builder, Script
+from tests.handlers.client import body_json, get, post_json, stream_sse
+
+pytestmark = pytest.mark.gen_test(timeout=20)
+
+
+async def test_non_streaming_request_is_normalised_and_aggregated(stack):
+    body = {
+        "model": "gpt-5.5",
+        "input": [
+            {"role": "system", "content": "Be terse."},
+            {"type": "message", "role": "user", "id": "msg_1", "content": [{"type": "input_text", "text": "hi"}]},
+            {"type": "reasoning", "id": "rs_old", "summary": []},
+        ],
+        "temperature": 0.3, "top_p": 1, "max_output_tokens": 100, "previous_response_id": "resp_x",
+        "store": True,
+    }
+    resp = await post_json(f"{stack.url}/v1/responses", body)
+    assert resp.code == 200, resp.body
+    answer = body_json(resp)
+    assert answer["status"] == "completed"
+    texts = [p["text"] for item in answer["output"] if item["type"] == "message" for p in item["content"]]
+    assert texts == ["Hello! How can I help you today?"]
+    assert answer["usage"]["input_tokens"] == 2239
+    sent = stack.backend.state.posts[-1].body
+    assert sent["stream"] is True and sent["store"] is False
+    assert sent["instructions"] == "Be terse."
+    assert not {"temperature", "top_p", "max_output_tokens", "previous_response_id"} & set(sent)
+    assert sent["input"] == [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]
+
+
+async def test_later_system_message_becomes_developer_and_default_instructions(stack):
+    body = {"model": "gpt-5.5", "input": [
+        {"role": "user", "content": "a"}, {"role": "system", "content": "rule"}], "stream": False}
+    resp = await post_json(f"{stack.url}/v1/responses", body)
+    assert resp.code == 200, resp.body
+    sent = stack.backend.state.posts[-1].body
+    assert sent["instructions"] == "You are a helpful assistant."
+    assert [i["role"] for i in sent["input"]] == ["user", "developer"]
+
+
+async def test_model_alias_is_resolved(stack):
+    stack.state.settings = stack.state.settings.replace(aliases={"fast": "gpt-5.4-mini"})
+    resp = await post_json(f"{stack.url}/v1/responses", {"model": "fast", "input": "hi"})
+    assert resp.code == 200
+    assert stack.backend.state.posts[-1].body["model"] == "gpt-5.4-mini"
+
+
+async def test_streaming_passes_events_through_as_they_arrive(stack):
+    events = Builder().start().reasoning(["thinking"]).text("one two three four").completed()
+    stack.backend.state.push(Script.events(events, interval=0.05))
+    read = await stream_sse(f"{stack.url}/v1/responses", {"model": "gpt-5.5", "input": "hi", "stream": True})
+    assert read.code == 200
+    assert read.headers["Content-Type"].startswith("text/event-stream")
+    assert [json.loads(e.data) for e in read.events] == events
+    assert [e.event for e in read.events] == [e["type"] for e in events]
+    # Incremental: events arrived spread over the stream, not in one lump at the end.
+    assert read.times[-1] - read.times[0] > 0.5
+    assert read.chunks > len(events) // 2
+
+
+async def test_response_completed_output_empty_is_backfilled(stack):
+    events = Builder().start().tool_calls([("get_weather", '{"city":"Paris"}')]).completed(full_output=False)
+    stack.backend.state.push(Script.events(events))
+    resp = await post_json(f"{stack.url}/v1/responses", {"model": "gpt-5.5", "input": "weather?"})
+    output = body_json(resp)["output"]
+    assert [item["type"] for item in output] == ["function_call"]
+    assert output[0]["arguments"] == '{"city":"Paris"}'
+
+
+async def test_stream_without_terminal_event_ends_with_response_failed(stack):
+    stack.backend.state.push(Script.events(Builder().start().text("partial").completed()).without_terminal())
+    read = await stream_sse(f"{stack.url}/v1/responses", {"input": "hi", "stream": True})
+    assert [e.event for e in read.events][-2:] == ["error", "response.failed"]
+    assert read.json()[-1]["response"]["status"] == "failed"
+
+
+async def test_non_streaming_failure_is_an_http_error(stack):
+    stack.backend.state.push(Script.events(Builder().start().failed("context_length_exceeded", "too long")))
+    resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+    assert resp.code == 400
+    assert body_json(resp)["error"]["code"] == "context_length_exceeded"
+
+
+async def test_gzip_body_is_decoded(stack):
+    raw = gzip.compress(json.dumps({"model": "gpt-5.5", "input": "zipped"}).encode())
+    resp = await post_json(f"{stack.url}/v1/responses", raw, {"Content-Encoding": "gzip"})
+    assert resp.code == 200, resp.body
+    assert stack.backend.state.posts[-1].body["input"][0]["content"][0]["text"] == "zipped"
+
+
+async def test_zstd_body_is_forwarded_unchanged_with_its_header(stack):
+    raw = b"\x28\xb5\x2f\xfd" + b"compressed-bytes"
+    read = await stream_sse(f"{stack.url}/v1/responses", raw, {"Content-Encoding": "zstd"})
+    assert read.code == 200
+    seen = stack.backend.state.posts[-1]
+    assert seen.raw == raw and seen.headers["Content-Encoding"] == "zstd"
+    assert read.json()[-1]["type"] == "response.completed"
+
+
+async def test_websocket_upgrade_gets_426(stack):
+    resp = await get(f"{stack.url}/v1/responses", {"Upgrade": "websocket", "Connection": "Upgrade"})
+    assert resp.code == 426
+    assert "error" in body_json(resp)
+
+
+async def test_backend_validation_error_is_passed_back_in_openai_shape(stack):
+    stack.backend.state.push(Script.error(400, {"detail": "The 'gpt-9' model is not supported"}))
+    resp = await post_json(f"{stack.url}/v1/responses", {"model": "gpt-9", "input": "hi"})
+    assert resp.code == 400
+    assert body_json(resp)["error"]["message"] == "The 'gpt-9' model is not supported"
+    assert body_json(resp)["error"]["type"] == "invalid_request_error"
+
+
+async def test_identity_headers_forwarded_and_turn_state_returned(stack):
+    headers = {"session_id": "sess-1", "thread-id": "th-1", "x-codex-turn-state": "ts-abc",
+               "x-codex-window-id": "th-1:0", "originator": "codex_exec", "Authorization": "Bearer local"}
+    resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"}, headers)
+    assert resp.code == 200
+    seen = {k.lower(): v for k, v in stack.backend.state.posts[-1].headers.items()}
+    assert seen["session-id"] == "sess-1" and seen["thread-id"] == "th-1"
+    assert seen["x-codex-window-id"] == "th-1:0" and seen["originator"] == "codex_exec"
+    assert seen["authorization"] != "Bearer local"  # the client's auth never goes upstream
+    assert seen["chatgpt-account-id"]
+    assert resp.headers["x-codex-turn-state"] == "ts-abc"
+
+
+async def test_usage_limit_becomes_429_with_retry_after(stack):
+    from tests.fakes.scripts import usage_limit_error
+
+    stack.backend.state.push(usage_limit_error(resets_in=120))
+    resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+    assert resp.code == 429
+    assert resp.headers["Retry-After"] == "120"
+    assert body_json(resp)["error"]["code"] == "usage_limit_reached"
+    ready = body_json(await get(f"{stack.url}/ready"))
+    primary = [w for w in ready["rate_limits"] if w["window"] == "primary"][0]
+    assert primary["used_percent"] == 100.0

@@ -1,0 +1,211 @@
+"""The upstream client under real conditions: keep-alive, disconnects, concurrency, silence, 401, retries,
+proxies and TLS with a private CA."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.backend import start_backend
+from tests.fakes.proxy import start_proxy
+from tests.fakes.scripts import Builder, Script
+from tests.handlers.client import body_json, post_json, stream_sse
+from tests.harness import start_stack
+
+pytestmark = pytest.mark.gen_test(timeout=30)
+
+
+def long_stream(n: int = 200, interval: float = 0.05) -> Script:
+    return Script.events(Builder().start().text("x" * (4 * n)).completed(), interval=interval)
+
+
+async def test_upstream_connections_are_kept_alive(stack):
+    for _ in range(100):
+        resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+        assert resp.code == 200
+    assert len(stack.backend.state.posts) == 100
+    assert stack.backend.state.connections <= 2
+
+
+async def _wait_for(predicate, limit: float) -> float:
+    t0 = time.monotonic()
+    while not predicate():
+        if time.monotonic() - t0 > limit:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - t0
+
+
+@pytest.mark.parametrize("silent", [False, True])
+async def test_client_disconnect_closes_upstream_within_a_second(stack, silent):
+    script = long_stream()
+    if silent:
+        script.then_stall(5, 30.0)
+    stack.backend.state.push(script)
+    from tornado.httpclient import HTTPRequest
+    from tornado.simple_httpclient import SimpleAsyncHTTPClient
+
+    client = SimpleAsyncHTTPClient(force_instance=True)
+    got: list[bytes] = []
+    request = HTTPRequest(f"{stack.url}/v1/responses", method="POST", body=json.dumps({"input": "x", "stream": True}),
+                          streaming_callback=got.append, request_timeout=60)
+    fetch = asyncio.ensure_future(client.fetch(request, raise_error=False))
+    await _wait_for(lambda: stack.backend.state.open_streams == 1 and got, 5)
+    await asyncio.sleep(0.2)
+    # Closing a tornado client does not drop live connections: close the server-side socket of the
+    # downstream connection, which is what codexd sees when a client goes away.
+    await _close_client_sockets(stack)
+    elapsed = await _wait_for(lambda: stack.backend.state.open_streams == 0, 3)
+    assert elapsed < 1.0
+    assert stack.backend.state.closed_by_client == 1
+    await _wait_for(lambda: not stack.state.in_flight, 2)
+    await asyncio.gather(fetch, return_exceptions=True)  # the client saw its connection closed
+    client.close()
+
+
+async def _close_client_sockets(stack) -> None:
+    """Close the downstream connection of every in-flight request, as a client that went away does."""
+    for handler in list(stack.state.in_flight):
+        handler.request.connection.stream.close()
+
+
+async def test_many_concurrent_streams_do_not_queue(stack):
+    n = 24
+    for _ in range(n):
+        stack.backend.state.push(long_stream(40, 0.05))
+    from tornado.simple_httpclient import SimpleAsyncHTTPClient
+
+    client = SimpleAsyncHTTPClient(force_instance=True, max_clients=n)
+    reads = [stream_sse(f"{stack.url}/v1/responses", {"input": "x", "stream": True}, client=client) for _ in range(n)]
+    results = await asyncio.gather(*reads)
+    client.close()
+    assert all(r.code == 200 for r in results)
+    first = sorted(r.times[0] for r in results)
+    # With Tornado's default max_clients=10 the 11th stream would wait ~2 s for a free slot.
+    assert first[-1] < 1.5
+
+
+async def test_idle_upstream_ends_the_stream_with_an_error(stack):
+    stack.state.settings = stack.state.settings.replace(idle_timeout=0.5)
+    stack.state.upstream.settings = stack.state.settings
+    stack.backend.state.push(long_stream(50, 0.01).then_stall(10, 5.0))
+    t0 = time.monotonic()
+    read = await stream_sse(f"{stack.url}/v1/responses", {"input": "x", "stream": True})
+    assert time.monotonic() - t0 < 3
+    last = read.json()[-1]
+    assert last["type"] == "response.failed"
+    assert "silent" in last["response"]["error"]["message"]
+    await _wait_for(lambda: stack.backend.state.open_streams == 0, 2)
+
+
+async def test_upstream_401_refreshes_once_and_retries(stack, codex_home):
+    doc = json.loads((codex_home / "auth.json").read_text())
+    stack.backend.state.revoked.add(doc["tokens"]["access_token"])
+    resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+    assert resp.code == 200, resp.body
+    assert stack.backend.token_state.redeemed == ["rt-0"]
+    new = json.loads((codex_home / "auth.json").read_text())
+    assert new["tokens"]["refresh_token"] == "rt-1"
+    assert len(stack.backend.state.posts) == 2
+
+
+async def test_permanent_refresh_failure_gives_a_login_error_and_stops_calling(stack, codex_home):
+    doc = json.loads((codex_home / "auth.json").read_text())
+    stack.backend.state.revoked.add(doc["tokens"]["access_token"])
+    stack.backend.token_state.valid.clear()
+    stack.backend.token_state.fail_always = (401, {"error": {"code": "refresh_token_reused"}})
+    for _ in range(3):
+        resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+        assert resp.code == 401
+        assert "codex login" in body_json(resp)["error"]["message"]
+    assert stack.backend.token_state.count == 1
+
+
+async def test_transient_503_is_retried_once_before_the_first_byte(stack):
+    stack.backend.state.push(Script.error(503, {"detail": "busy"}))
+    resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+    assert resp.code == 200
+    assert len(stack.backend.state.posts) == 2
+    stack.backend.state.push(Script.error(502, "bad gateway"), Script.error(502, "bad gateway"))
+    resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+    assert resp.code == 502
+    assert len(stack.backend.state.posts) == 4
+
+
+async def test_usage_limit_is_not_retried(stack):
+    from tests.fakes.scripts import usage_limit_error
+
+    stack.backend.state.push(usage_limit_error())
+    assert (await post_json(f"{stack.url}/v1/responses", {"input": "hi"})).code == 429
+    assert len(stack.backend.state.posts) == 1
+
+
+async def test_unreachable_upstream_is_a_502_in_dialect(io_loop, codex_home):
+    from tests.fakes.backend import start_backend
+
+    backend = start_backend()
+    backend.stop()  # nothing listens on its port any more
+    stack = start_stack(codex_home, backend)
+    try:
+        resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+        assert resp.code == 502
+        assert body_json(resp)["error"]["code"] == "upstream_unreachable"
+    finally:
+        stack.server.stop()
+        stack.state.upstream.close()
+
+
+async def test_requests_go_through_the_configured_proxy(io_loop, backend, codex_home):
+    server, state, port = start_proxy()
+    stack = start_stack(codex_home, backend, proxy=f"http://127.0.0.1:{port}")
+    try:
+        read = await stream_sse(f"{stack.url}/v1/responses", {"input": "hi", "stream": True})
+        assert read.code == 200 and read.json()[-1]["type"] == "response.completed"
+        assert state.urls == [backend.base_url + "/responses"]
+    finally:
+        stack.server.stop()
+        stack.state.upstream.close()
+        server.stop()
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a certificate for 127.0.0.1 signed by it (openssl CLI)."""
+    ca_key, ca, key, csr, cert = (tmp_path / n for n in ("ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem"))
+    ext = tmp_path / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
+        "-days", "2", "-subj", "/CN=codexd test CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    return ca, cert, key
+
+
+async def test_https_upstream_with_private_ca_bundle(io_loop, codex_home, tls_files):
+    ca, cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    backend = start_backend(ssl_options=context)
+    https_base = backend.base_url.replace("http://", "https://")
+    trusted = start_stack(codex_home, backend, chatgpt_base_url=https_base, ca_bundle=str(ca))
+    untrusted = start_stack(codex_home, backend, chatgpt_base_url=https_base)
+    try:
+        for _ in range(5):
+            ok = await post_json(f"{trusted.url}/v1/responses", {"input": "hi"})
+            assert ok.code == 200, ok.body
+        assert backend.state.connections == 1  # one TLS handshake, reused
+        bad = await post_json(f"{untrusted.url}/v1/responses", {"input": "hi"})
+        assert bad.code == 502
+    finally:
+        for s in (trusted, untrusted):
+            s.server.stop()
+            s.state.upstream.close()
+        backend.stop()
