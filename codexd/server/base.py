@@ -134,6 +134,8 @@ class BaseHandler(web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The one funnel for errors raised before the response started."""
         err = as_codexd_error(status_code, kwargs.get("exc_info"))
+        if self.request_id:  # send_error cleared the headers set in prepare()
+            self.set_header("x-request-id", self.request_id)
         status, body = self.error_payload(err)
         self.set_status(status, httputil.responses.get(status, "Error"))
         self.set_header("Content-Type", "application/json")
@@ -193,10 +195,6 @@ class BaseHandler(web.RequestHandler):
             metrics.observe_usage(self.model_label, self.usage)
         if self.upstream_stream is not None:
             self.upstream_stream.abort()  # no-op once it finished; closes it if we ended early
-
-    def on_connection_close_cleanup(self) -> None:
-        """Called by tornado-less paths (tests) to release a request."""
-        self._done()
 
 
 def as_codexd_error(status_code: int, exc_info: Any) -> CodexdError:
@@ -297,6 +295,28 @@ class DialectHandler(BaseHandler):
             if time.monotonic() - self._last_write >= interval:
                 await self._send(ping(), quiet=True)
 
+    async def relay_raw(self, stream: UpstreamStream) -> None:
+        """Send the upstream body on unchanged, chunk by chunk (API-key mode pass-through)."""
+        self.upstream_stream = stream
+        self.set_header("Content-Type", stream.headers.get("Content-Type", "application/json"))
+        self.pass_upstream_headers(stream)
+        try:
+            async for chunk in stream.chunks():
+                self.write(chunk)
+                await self.flush()
+                if self.first_byte_at is None:
+                    self.first_byte_at = time.monotonic()
+        except CodexdError as err:
+            # Headers are out already; the SDKs read a JSON error line as the stream's failure.
+            logger.warning("pass-through stream failed: %s [%s]", err.message, self.request_id)
+            self.write(b"data: " + json.dumps(openai.error_body(err)).encode() + b"\n\n")
+        except iostream.StreamClosedError:
+            self.client_gone = True
+            stream.abort()
+            return
+        if not self._finished:
+            self.finish()
+
     async def collect(self, stream: UpstreamStream) -> ResponseAggregator:
         """Read a whole upstream stream for a non-streaming client (errors raise before any byte)."""
         self.upstream_stream = stream
@@ -316,5 +336,3 @@ class DialectHandler(BaseHandler):
         self.first_byte_at = time.monotonic()
         self.finish(json.dumps(payload, ensure_ascii=False))
 
-
-Opener = Callable[[], Awaitable[UpstreamStream]]

@@ -5,18 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from codexd.errors import CodexdError
-from codexd.translate.aggregate import TERMINAL_EVENTS, Usage
+from codexd.translate.aggregate import TERMINAL_EVENTS, ResponseAggregator, Usage
 from codexd.translate.protocol import Frame
 
 
 class ResponsesPassthrough:
-    """Sends upstream events on unchanged; ends with ``response.failed`` when the upstream broke."""
+    """Sends upstream events on unchanged, except that an empty ``output`` in the terminal event is filled
+    from the ``output_item.done`` items (SDKs read the final response from it); ends with
+    ``response.failed`` when the upstream broke."""
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self._terminal = False
         self._seq = 0
         self._response: dict[str, Any] = {}
+        self._items = ResponseAggregator()
 
     def feed(self, event: dict[str, Any]) -> list[Frame]:
         """Pass the event through; remember what a synthesised failure would need."""
@@ -27,9 +30,13 @@ class ResponsesPassthrough:
         resp = event.get("response")
         if isinstance(resp, dict):
             self._response = resp
-        if kind in TERMINAL_EVENTS:
+        if kind == "response.output_item.done":
+            self._items.feed(event)
+        elif kind in TERMINAL_EVENTS:
             self._terminal = True
             self.usage = Usage.from_upstream(self._response.get("usage"))
+            if not self._response.get("output") and self._items.items:
+                event = {**event, "response": {**self._response, "output": self._items.output}}
         return [(kind if isinstance(kind, str) else None, event)]
 
     def finish(self) -> list[Frame]:

@@ -61,7 +61,11 @@ async def test_streaming_passes_events_through_as_they_arrive(stack):
     read = await stream_sse(f"{stack.url}/v1/responses", {"model": "gpt-5.5", "input": "hi", "stream": True})
     assert read.code == 200
     assert read.headers["Content-Type"].startswith("text/event-stream")
-    assert [json.loads(e.data) for e in read.events] == events
+    received = [json.loads(e.data) for e in read.events]
+    assert received[:-1] == events[:-1]
+    # The terminal event is passed on with its empty output filled from the output_item.done items.
+    items = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert received[-1] == {**events[-1], "response": {**events[-1]["response"], "output": items}}
     assert [e.event for e in read.events] == [e["type"] for e in events]
     # Incremental: events arrived spread over the stream, not in one lump at the end.
     assert read.times[-1] - read.times[0] > 0.5
