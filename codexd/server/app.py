@@ -14,6 +14,7 @@ from codexd.server.responses import ResponsesHandler
 def routes() -> list[tuple[str, type[BaseHandler]]]:
     """Every path codexd serves. Handlers for the chat and messages dialects join when present."""
     table: list[tuple[str, type[BaseHandler]]] = [
+        (r"/", ops.HealthHandler),
         (r"/health", ops.HealthHandler),
         (r"/ready", ops.ReadyHandler),
         (r"/metrics", ops.MetricsHandler),

@@ -22,6 +22,9 @@ class HealthHandler(BaseHandler):
     def get(self) -> None:
         self.write({"status": "ok", "version": __version__, "uptime": round(time.monotonic() - self.state.started, 3)})
 
+    def head(self) -> None:  # Claude Code probes ``HEAD /`` before its first request
+        self.set_header("Content-Type", "application/json")
+
 
 class ReadyHandler(BaseHandler):
     """Readiness: credentials load. Mode, masked account id and time to expiry; never a secret."""

@@ -58,12 +58,17 @@ class BackendState:
         {"slug": "codex-auto-review", "display_name": "hidden", "visibility": "hide", "priority": 9},
     ]})
     models_status: int = 200
+    chooser: Any = None  # optional callable(body) -> Script | None, consulted before the queue
 
     def push(self, *scripts: Script) -> None:
         """Queue answers for the next requests, in order."""
         self.scripts.extend(scripts)
 
     def next_script(self, body: Any) -> Script:
+        if self.chooser is not None:
+            chosen = self.chooser(body)
+            if chosen is not None:
+                return chosen
         if self.scripts:
             return self.scripts.popleft()
         if self.default is not None:

@@ -1,0 +1,69 @@
+"""``/v1/messages`` and ``/v1/messages/count_tokens``: Anthropic clients (Claude Code, the SDKs)."""
+
+from __future__ import annotations
+
+import uuid
+
+from codexd.models import ModelMap
+from codexd.server.base import BaseHandler, DialectHandler
+from codexd.translate.messages_blocks import message_failure, message_from
+from codexd.translate.messages_request import to_responses
+from codexd.translate.messages_stream import ResponsesToMessages
+
+
+class MessagesHandler(DialectHandler):
+    """POST a Messages request; answer with Anthropic SSE (``stream: true``) or one message object."""
+
+    dialect = "anthropic"
+    route = "messages"
+
+    async def post(self) -> None:
+        settings = self.settings_
+        self.set_header("request-id", self.request_id)
+        headers = self.request.headers
+        request = to_responses(
+            self.json_body(),
+            models=ModelMap(settings.default_model, settings.small_model, settings.aliases),
+            instructions=settings.instructions,
+            default_effort=settings.reasoning_effort,
+            session_id=headers.get("X-Claude-Code-Session-Id"),
+        )
+        self.model_label = request.body["model"]
+        forwarded = dict(headers)
+        forwarded.setdefault("session-id", request.session_key)
+        stream = await self.state.upstream.open_stream(request.body, forwarded)
+        message_id = "msg_" + uuid.uuid4().hex[:24]
+        if request.stream:
+            translator = ResponsesToMessages(
+                message_id=message_id, model=request.model, tool_names=request.tool_names,
+                thinking=request.thinking, request_id=self.request_id,
+            )
+            await self.relay(stream, translator, ping=translator.ping)
+            return
+        agg = await self.collect(stream)
+        failure = message_failure(agg)
+        if failure is not None:
+            raise failure
+        self.send_json(message_from(agg, message_id=message_id, model=request.model,
+                                    tool_names=request.tool_names, thinking=request.thinking))
+
+
+class CountTokensHandler(DialectHandler):
+    """An offline estimate of the prompt's input tokens (see README for its accuracy)."""
+
+    dialect = "anthropic"
+    route = "count_tokens"
+
+    def post(self) -> None:
+        from codexd.translate.count_tokens import count_tokens
+
+        self.set_header("request-id", self.request_id)
+        self.send_json({"input_tokens": count_tokens(self.json_body())})
+
+
+def routes() -> list[tuple[str, type[BaseHandler]]]:
+    """The Messages routes, with and without ``/v1`` (any query string, e.g. ``?beta=true``, is fine)."""
+    return [
+        (r"/(?:v1/)?messages", MessagesHandler),
+        (r"/(?:v1/)?messages/count_tokens", CountTokensHandler),
+    ]
