@@ -6,8 +6,6 @@ prometheus-client; handlers touch metrics once per request, never per stream eve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from codexd.translate.aggregate import Usage
@@ -44,7 +42,9 @@ RATE_RESET = Gauge(
     registry=REGISTRY,
 )
 RATE_MINUTES = Gauge(
-    "codexd_rate_limit_window_minutes", "Length of the upstream rate-limit window", ["family", "window"],
+    "codexd_rate_limit_window_minutes",
+    "Length of the upstream rate-limit window",
+    ["family", "window"],
     registry=REGISTRY,
 )
 
@@ -69,5 +69,3 @@ def observe_windows(windows: list[Window]) -> None:
 def exposition() -> bytes:
     """The Prometheus text format of every codexd metric."""
     return generate_latest(REGISTRY)
-
-

@@ -46,7 +46,7 @@ def catalog_slugs(payload: Any) -> list[str]:
         for m in models
         if isinstance(m, dict) and isinstance(m.get("slug"), str) and m.get("visibility", "list") == "list"
     ]
-    listed.sort(key=lambda m: m.get("priority") if isinstance(m.get("priority"), int) else 1_000_000)
+    listed.sort(key=lambda m: p if isinstance(p := m.get("priority"), int) else 1_000_000)
     return [m["slug"] for m in listed]
 
 
@@ -60,9 +60,7 @@ def openai_list(slugs: Iterable[str]) -> dict[str, Any]:
 
 def anthropic_list(slugs: Iterable[str]) -> dict[str, Any]:
     """The Anthropic ``GET /v1/models`` list shape."""
-    data = [
-        {"type": "model", "id": s, "display_name": s, "created_at": "2026-01-01T00:00:00Z"} for s in slugs
-    ]
+    data = [{"type": "model", "id": s, "display_name": s, "created_at": "2026-01-01T00:00:00Z"} for s in slugs]
     return {
         "data": data,
         "has_more": False,

@@ -8,6 +8,7 @@ written with tomlkit so that ``config set`` keeps the user's comments and format
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,7 +72,9 @@ KEYS: tuple[Key, ...] = (
     Key("log.format", str, "text", ("CODEXD_LOG_FORMAT",), "text or json"),
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
+SECTIONS = tuple(dict.fromkeys(k.name.partition(".")[0] for k in KEYS))
 _CHOICES = {"log.level": ("debug", "info", "warning", "error"), "log.format": ("text", "json")}
+_RANGES = {"server.port": (1, 65535)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,8 @@ def file_values(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
     """Flatten and validate a parsed document into ``{"server.port": 8765, ...}``."""
     values: dict[str, Any] = {}
     for section, table in doc.items():
+        if section not in SECTIONS:
+            raise CodexdError(ErrorKind.CONFIG, f"{path}: unknown key '{section}'; see codexd.toml(5)")
         if not isinstance(table, Mapping):
             raise CodexdError(ErrorKind.CONFIG, f"{path}: key '{section}': expected a table like [{section}]")
         for key, value in table.items():
@@ -174,17 +179,22 @@ def coerce(key: Key, value: Any, where: str) -> Any:
     if expected is list and not all(isinstance(v, str) for v in value):
         raise CodexdError(ErrorKind.CONFIG, f"{where}: expected a list of strings")
     if expected is dict and not all(isinstance(v, str) for v in value.values()):
-        raise CodexdError(ErrorKind.CONFIG, f"{where}: expected a table of strings (name = \"slug\")")
+        raise CodexdError(ErrorKind.CONFIG, f'{where}: expected a table of strings (name = "slug")')
     if key.name in _CHOICES and value not in _CHOICES[key.name]:
         raise CodexdError(ErrorKind.CONFIG, f"{where}: expected one of {', '.join(_CHOICES[key.name])}")
-    if expected in (int, float) and value < 0:
-        raise CodexdError(ErrorKind.CONFIG, f"{where}: expected a non-negative number")
+    if expected in (int, float) and not (0 <= value < math.inf):  # also refuses TOML's nan and inf
+        raise CodexdError(ErrorKind.CONFIG, f"{where}: expected a non-negative number, got {value!r}")
+    if key.name in _RANGES and not _RANGES[key.name][0] <= value <= _RANGES[key.name][1]:
+        low, high = _RANGES[key.name]
+        raise CodexdError(ErrorKind.CONFIG, f"{where}: expected {low}-{high}, got {value}")
     return value
 
 
-def parse_text(key: Key, text: str) -> Any:
-    """Turn a command-line or environment string into ``key``'s type."""
-    where = f"{key.name}"
+def parse_text(key: Key, text: str, where: str = "") -> Any:
+    """Turn a command-line or environment string into ``key``'s type; ``where`` names its origin in errors."""
+    where = where or key.name
+    if key.name in _CHOICES:
+        text = text.strip().lower()  # CODEXD_LOG_LEVEL=DEBUG is meant as debug
     try:
         if key.type is int:
             return coerce(key, int(text), where)
@@ -214,8 +224,13 @@ def load_settings(
     flags: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     path: Path | None = None,
+    check_exposure: bool = True,
 ) -> Settings:
-    """Resolve settings. ``flags`` maps key names (``server.port``) to values already typed."""
+    """Resolve settings. ``flags`` maps key names (``server.port``) to values already typed.
+
+    ``check_exposure=False`` skips the refusal to listen beyond loopback without an api key (for
+    ``config get``, which only reads).
+    """
     env = os.environ if env is None else env
     path = path or default_config_path(env)
     values: dict[str, Any] = {k.name: k.default for k in KEYS}
@@ -223,23 +238,23 @@ def load_settings(
     for key in KEYS:
         for var in key.env:
             if env.get(var):
-                values[key.name] = parse_text(key, env[var])
+                values[key.name] = parse_text(key, env[var], f"environment variable {var}")
                 break
     for name, value in (flags or {}).items():
         if value is not None:
-            values[name] = value
+            values[name] = coerce(KEYS_BY_NAME[name], value, f"command-line value for {name}")
     kwargs = {KEYS_BY_NAME[name].attr: value for name, value in values.items()}
     kwargs["allowed_hosts"] = tuple(kwargs["allowed_hosts"])
     kwargs["allowed_origins"] = tuple(kwargs["allowed_origins"])
     codex_home = Path(env["CODEX_HOME"]).expanduser() if env.get("CODEX_HOME") else Path.home() / ".codex"
     settings = Settings(**kwargs, codex_home=codex_home, config_path=path)
-    _check(settings, path)
+    if check_exposure:
+        refuse_exposure(settings)
     return settings
 
 
-def _check(settings: Settings, path: Path) -> None:
-    if not (0 < settings.port < 65536):
-        raise CodexdError(ErrorKind.CONFIG, f"{path}: key 'server.port': expected 1-65535, got {settings.port}")
+def refuse_exposure(settings: Settings) -> None:
+    """Raise a CONFIG error when ``settings`` would listen beyond this machine without an api key."""
     if not is_loopback(settings.host) and not settings.api_key:
         raise CodexdError(
             ErrorKind.CONFIG,

@@ -87,8 +87,5 @@ def encode(data: str | dict[str, Any], event: str | None = None) -> bytes:
     """One SSE frame: optional ``event:`` line, the data (dicts as compact JSON), a blank line."""
     text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     head = f"event: {event}\n" if event else ""
-    if "\n" in text:
-        body = "".join(f"data: {part}\n" for part in text.split("\n"))
-    else:
-        body = f"data: {text}\n"
+    body = "".join(f"data: {part}\n" for part in text.split("\n")) if "\n" in text else f"data: {text}\n"
     return (head + body + "\n").encode()

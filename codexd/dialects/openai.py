@@ -22,10 +22,7 @@ _TYPE_BY_KIND: dict[ErrorKind, str] = {
 
 def error_object(err: CodexdError) -> dict[str, Any]:
     """The inner ``{"message", "type", "param", "code"}`` object for ``err``."""
-    if err.kind in _TYPE_BY_KIND:
-        kind = _TYPE_BY_KIND[err.kind]
-    else:
-        kind = "invalid_request_error" if err.status < 500 else "server_error"
+    kind = _TYPE_BY_KIND.get(err.kind, "invalid_request_error" if err.status < 500 else "server_error")
     return {"message": err.message, "type": kind, "param": err.param, "code": err.code}
 
 

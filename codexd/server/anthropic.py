@@ -35,8 +35,11 @@ class MessagesHandler(DialectHandler):
         message_id = "msg_" + uuid.uuid4().hex[:24]
         if request.stream:
             translator = ResponsesToMessages(
-                message_id=message_id, model=request.model, tool_names=request.tool_names,
-                thinking=request.thinking, request_id=self.request_id,
+                message_id=message_id,
+                model=request.model,
+                tool_names=request.tool_names,
+                thinking=request.thinking,
+                request_id=self.request_id,
             )
             await self.relay(stream, translator, ping=translator.ping)
             return
@@ -44,8 +47,15 @@ class MessagesHandler(DialectHandler):
         failure = message_failure(agg)
         if failure is not None:
             raise failure
-        self.send_json(message_from(agg, message_id=message_id, model=request.model,
-                                    tool_names=request.tool_names, thinking=request.thinking))
+        self.send_json(
+            message_from(
+                agg,
+                message_id=message_id,
+                model=request.model,
+                tool_names=request.tool_names,
+                thinking=request.thinking,
+            )
+        )
 
 
 class CountTokensHandler(DialectHandler):

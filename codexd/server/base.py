@@ -13,11 +13,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tornado import httputil, iostream, web
+from http.client import responses as HTTP_REASONS
+
+from tornado import iostream, web
 
 from codexd import metrics
 from codexd.dialects import anthropic, openai
@@ -55,7 +57,7 @@ class BaseHandler(web.RequestHandler):
     open_door = False  # True for /health, /ready, /metrics: no api key needed
     route = "other"  # the metrics label for this endpoint
 
-    def initialize(self, state: AppState) -> None:  # type: ignore[override]
+    def initialize(self, state: AppState) -> None:
         self.state = state
         self.t0 = time.monotonic()
         self.first_byte_at: float | None = None
@@ -137,7 +139,7 @@ class BaseHandler(web.RequestHandler):
         if self.request_id:  # send_error cleared the headers set in prepare()
             self.set_header("x-request-id", self.request_id)
         status, body = self.error_payload(err)
-        self.set_status(status, httputil.responses.get(status, "Error"))
+        self.set_status(status, HTTP_REASONS.get(status, "Error"))
         self.set_header("Content-Type", "application/json")
         if err.retry_after is not None:
             self.set_header("Retry-After", str(err.retry_after))
@@ -148,11 +150,17 @@ class BaseHandler(web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, CodexdError):
             level = logging.WARNING if value.status >= 500 else logging.INFO
-            logger.log(level, "%s %s -> %d %s [%s]", self.request.method, self.request.path, value.status,
-                       value.message, self.request_id)
+            logger.log(
+                level,
+                "%s %s -> %d %s [%s]",
+                self.request.method,
+                self.request.path,
+                value.status,
+                value.message,
+                self.request_id,
+            )
         elif isinstance(value, web.HTTPError):
-            logger.info("%s %s -> %d [%s]", self.request.method, self.request.path, value.status_code,
-                        self.request_id)
+            logger.info("%s %s -> %d [%s]", self.request.method, self.request.path, value.status_code, self.request_id)
         else:
             logger.error("unexpected error [%s]", self.request_id, exc_info=(typ, value, tb))
 
@@ -205,10 +213,12 @@ def as_codexd_error(status_code: int, exc_info: Any) -> CodexdError:
     if isinstance(exc, web.HTTPError):
         kinds = {404: ErrorKind.NOT_FOUND, 405: ErrorKind.METHOD_NOT_ALLOWED, 413: ErrorKind.TOO_LARGE}
         kind = kinds.get(exc.status_code, ErrorKind.BAD_REQUEST if exc.status_code < 500 else ErrorKind.INTERNAL)
-        reason = exc.log_message or httputil.responses.get(exc.status_code, "error")
+        reason = exc.log_message or HTTP_REASONS.get(exc.status_code, "error")
         return CodexdError(kind, reason % exc.args if exc.args else reason, status=exc.status_code)
     if status_code < 500:
-        return CodexdError(ErrorKind.BAD_REQUEST, httputil.responses.get(status_code, "bad request"), status=status_code)
+        return CodexdError(
+            ErrorKind.BAD_REQUEST, HTTP_REASONS.get(status_code, "bad request"), status=status_code
+        )
     return CodexdError(ErrorKind.INTERNAL, "internal error in codexd; see its log")
 
 
@@ -335,4 +345,3 @@ class DialectHandler(BaseHandler):
             self.pass_upstream_headers(self.upstream_stream)
         self.first_byte_at = time.monotonic()
         self.finish(json.dumps(payload, ensure_ascii=False))
-

@@ -20,7 +20,6 @@ from codexd import __version__, metrics, notify
 from codexd.credentials import Credentials
 from codexd.logs import REDACTOR, setup_logging
 from codexd.server.app import make_app
-
 from codexd.server.base import AppState
 from codexd.settings import KEYS, Settings
 from codexd.upstream.client import Observer, UpstreamClient
@@ -30,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 # What a reload cannot change without a restart.
 RESTART_ONLY = ("host", "port", "max_clients", "proxy", "ca_bundle")
+
+
+def void(_: object) -> None:
+    """Discard a value (PeriodicCallback wants callbacks that return None)."""
 
 
 def build_state(settings: Settings) -> AppState:
@@ -153,7 +156,7 @@ async def serve(settings: Settings, load: Callable[[], Settings]) -> int:
     watchdog = notify.watchdog_interval()
     pinger = None
     if watchdog:
-        pinger = PeriodicCallback(lambda: notify.notify("WATCHDOG=1"), watchdog * 1000)
+        pinger = PeriodicCallback(lambda: void(notify.notify("WATCHDOG=1")), watchdog * 1000)
         pinger.start()
     notify.notify(f"READY=1\nSTATUS=serving on {address[0]}:{address[1]}")
     await stop.wait()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from codexd.models import ModelMap
 from codexd.server.base import BaseHandler, DialectHandler
@@ -43,23 +44,35 @@ class ChatCompletionsHandler(DialectHandler):
         created = int(time.time())
         if request.stream:
             options = ChatOptions(include_usage=request.include_usage, reasoning_content=settings.reasoning_content)
-            translator = ResponsesToChat(completion_id=completion_id, created=created, model=request.model,
-                                         options=options)
+            translator = ResponsesToChat(
+                completion_id=completion_id, created=created, model=request.model, options=options
+            )
             await self.relay(stream, translator)
             return
         agg = await self.collect(stream)
         failure = failure_from_aggregate(agg)
         if failure is not None:
             raise failure
-        self.send_json(chat_completion(agg, completion_id=completion_id, created=created, model=request.model,
-                                       reasoning_content=settings.reasoning_content))
+        self.send_json(
+            chat_completion(
+                agg,
+                completion_id=completion_id,
+                created=created,
+                model=request.model,
+                reasoning_content=settings.reasoning_content,
+            )
+        )
 
-    async def passthrough(self, body: object) -> None:
+    async def passthrough(self, body: Any) -> None:
         """API-key mode: the public API speaks Chat Completions itself; relay its bytes."""
         if isinstance(body, dict) and isinstance(body.get("model"), str):
             settings = self.settings_
-            body = {**body, "model": ModelMap(settings.default_model, settings.small_model,
-                                              settings.aliases).resolve(body["model"])}
+            body = {
+                **body,
+                "model": ModelMap(settings.default_model, settings.small_model, settings.aliases).resolve(
+                    body["model"]
+                ),
+            }
             self.model_label = body["model"]
         stream = await self.state.upstream.open_stream(body, self.request.headers, path="/chat/completions")
         await self.relay_raw(stream)

@@ -35,8 +35,13 @@ class ReadyHandler(BaseHandler):
     def get(self) -> None:
         described = self.state.upstream.credentials.describe()
         windows = [
-            {"family": w.family, "window": w.window, "used_percent": w.used_percent,
-             "window_minutes": w.window_minutes, "resets_at": w.resets_at}
+            {
+                "family": w.family,
+                "window": w.window,
+                "used_percent": w.used_percent,
+                "window_minutes": w.window_minutes,
+                "resets_at": w.resets_at,
+            }
             for w in self.state.windows
         ]
         body = {"ready": bool(described.get("ok")), "credentials": described, "rate_limits": windows}
@@ -106,4 +111,4 @@ class NotFoundHandler(BaseHandler):
     def _not_found(self) -> None:
         raise CodexdError(ErrorKind.NOT_FOUND, f"no such endpoint: {self.request.method} {self.request.path}")
 
-    get = post = put = delete = patch = _not_found  # type: ignore[assignment]
+    get = post = put = delete = patch = _not_found

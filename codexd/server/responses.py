@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from codexd.errors import CodexdError, ErrorKind
+from codexd.models import ModelMap
 from codexd.server.base import DialectHandler
 from codexd.translate.responses_body import normalise
 from codexd.translate.responses_stream import ResponsesPassthrough
 from codexd.translate.upstream_failure import failure_from_aggregate
-from codexd.models import ModelMap
 
 
 class ResponsesHandler(DialectHandler):
@@ -18,8 +18,11 @@ class ResponsesHandler(DialectHandler):
     def get(self) -> None:
         if self.request.headers.get("Upgrade", "").lower() == "websocket":
             # The Codex CLI falls back to HTTP at once on 426; other statuses make it retry for seconds.
-            raise CodexdError(ErrorKind.UPGRADE_REQUIRED, "WebSocket is not supported; use HTTP POST with SSE",
-                              code="websocket_not_supported")
+            raise CodexdError(
+                ErrorKind.UPGRADE_REQUIRED,
+                "WebSocket is not supported; use HTTP POST with SSE",
+                code="websocket_not_supported",
+            )
         raise CodexdError(ErrorKind.METHOD_NOT_ALLOWED, "use POST for /v1/responses")
 
     async def post(self) -> None:

@@ -14,10 +14,30 @@ from codexd.models import ModelMap
 
 # Fields the backend answers with 400 "Unsupported parameter: <name>" (or is known to reject).
 REJECTED_FIELDS = (
-    "temperature", "top_p", "max_output_tokens", "max_tokens", "max_completion_tokens", "previous_response_id",
-    "frequency_penalty", "presence_penalty", "truncation", "user", "safety_identifier", "prompt_cache_retention",
-    "context_management", "stream_options", "metadata", "background", "conversation", "top_logprobs", "logprobs",
-    "max_tool_calls", "seed", "stop", "n", "logit_bias",
+    "temperature",
+    "top_p",
+    "max_output_tokens",
+    "max_tokens",
+    "max_completion_tokens",
+    "previous_response_id",
+    "frequency_penalty",
+    "presence_penalty",
+    "truncation",
+    "user",
+    "safety_identifier",
+    "prompt_cache_retention",
+    "context_management",
+    "stream_options",
+    "metadata",
+    "background",
+    "conversation",
+    "top_logprobs",
+    "logprobs",
+    "max_tool_calls",
+    "seed",
+    "stop",
+    "n",
+    "logit_bias",
 )
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
@@ -77,7 +97,7 @@ def _text_of(item: dict[str, Any]) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        texts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
         if len(texts) == len(content):
             return "\n".join(texts)
     return None

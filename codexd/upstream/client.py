@@ -179,7 +179,9 @@ class UpstreamClient:
             error = error_from_answer(stream.status, answer, stream.headers)
             self.observer.on_error(f"http_{stream.status}")
             logger.warning(
-                "upstream answered %d (%s) request-id=%s", stream.status, error.code or "-",
+                "upstream answered %d (%s) request-id=%s",
+                stream.status,
+                error.code or "-",
                 stream.headers.get("x-request-id", "-"),
             )
             if stream.status == 401 and not recovered:
@@ -248,7 +250,11 @@ class UpstreamClient:
                 url,
                 method="POST",
                 body=json.dumps(body),
-                headers={"Content-Type": "application/json", "User-Agent": self.user_agent, "originator": "codex_cli_rs"},
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": self.user_agent,
+                    "originator": "codex_cli_rs",
+                },
                 **kwargs,
             )
             response = await self._client(control=True).fetch(request, raise_error=False)

@@ -15,18 +15,29 @@ def client(live) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=live.url, api_key="unused", max_retries=0, timeout=20)
 
 
-TOOLS = [{"name": "get_weather", "description": "Weather for a city",
-          "input_schema": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
-                           "properties": {"city": {"type": "string"}, "url": {"type": "string", "format": "uri"}},
-                           "required": ["city"]}}]
+TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "input_schema": {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "url": {"type": "string", "format": "uri"}},
+            "required": ["city"],
+        },
+    }
+]
 
 
 def test_create_maps_model_and_drops_rejected_fields(client, live):
     message = client.messages.create(
-        model="claude-sonnet-4-6", max_tokens=1024,
+        model="claude-sonnet-4-6",
+        max_tokens=1024,
         extra_body={"temperature": 0.5, "top_k": 4, "top_p": 0.9, "stop_sequences": ["END"]},
-        system=[{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1"},
-                {"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+        system=[
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1"},
+            {"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}},
+        ],
         messages=[{"role": "user", "content": "Hello"}],
     )
     assert message.model == "claude-sonnet-4-6"
@@ -41,15 +52,21 @@ def test_create_maps_model_and_drops_rejected_fields(client, live):
 
 
 def test_haiku_maps_to_the_small_model(client, live):
-    client.messages.create(model="claude-haiku-4-5-20251001", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    client.messages.create(
+        model="claude-haiku-4-5-20251001", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
     assert live.backend.state.posts[-1].body["model"] == "gpt-5.4-mini"
 
 
 def test_stream_get_final_message_with_thinking(client, live):
     events = Builder().start().reasoning(["Thinking about it."], encrypted="gAAAAenc1").text("Answer.").completed()
     live.backend.state.push(Script.events(events, interval=0.01))
-    with client.messages.stream(model="claude-opus-4-8", max_tokens=2000, messages=[{"role": "user", "content": "q"}],
-                                thinking={"type": "enabled", "budget_tokens": 1500}) as stream:
+    with client.messages.stream(
+        model="claude-opus-4-8",
+        max_tokens=2000,
+        messages=[{"role": "user", "content": "q"}],
+        thinking={"type": "enabled", "budget_tokens": 1500},
+    ) as stream:
         texts = list(stream.text_stream)
         final = stream.get_final_message()
     assert "".join(texts) == "Answer."
@@ -59,38 +76,63 @@ def test_stream_get_final_message_with_thinking(client, live):
     assert sent["reasoning"]["summary"] == "auto" and "reasoning.encrypted_content" in sent["include"]
     # The signature carries the reasoning item back on the next turn.
     live.backend.state.push(Script.events(Builder().start().text("ok").completed()))
-    client.messages.create(model="claude-opus-4-8", max_tokens=100, messages=[
-        {"role": "user", "content": "q"},
-        {"role": "assistant", "content": [b.model_dump() for b in final.content]},
-        {"role": "user", "content": "more"},
-    ])
+    client.messages.create(
+        model="claude-opus-4-8",
+        max_tokens=100,
+        messages=[
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [b.model_dump() for b in final.content]},
+            {"role": "user", "content": "more"},
+        ],
+    )
     replay = [i for i in live.backend.state.posts[-1].body["input"] if i.get("type") == "reasoning"]
     assert replay and replay[0]["encrypted_content"] == "gAAAAenc1" and "id" not in replay[0]
 
 
 def test_tools_round_trip(client, live):
-    live.backend.state.push(Script.events(Builder().start().tool_calls([("get_weather", '{"city":"Paris"}')]).completed()))
-    first = client.messages.create(model="claude-sonnet-4-6", max_tokens=100, tools=TOOLS,
-                                   messages=[{"role": "user", "content": "Weather in Paris?"}])
+    live.backend.state.push(
+        Script.events(Builder().start().tool_calls([("get_weather", '{"city":"Paris"}')]).completed())
+    )
+    first = client.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=100,
+        tools=TOOLS,
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+    )
     assert first.stop_reason == "tool_use"
-    use = [b for b in first.content if b.type == "tool_use"][0]
+    use = next(b for b in first.content if b.type == "tool_use")
     assert use.name == "get_weather" and use.input == {"city": "Paris"}
     tool = live.backend.state.posts[-1].body["tools"][0]
     assert tool["strict"] is False and "$schema" not in tool["parameters"]
     assert "format" not in tool["parameters"]["properties"]["url"]
     png = base64.b64encode(b"\x89PNG fake").decode()
     live.backend.state.push(Script.events(Builder().start().text("Sunny.").completed()))
-    second = client.messages.create(model="claude-sonnet-4-6", max_tokens=100, tools=TOOLS, messages=[
-        {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": [b.model_dump() for b in first.content]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": [
-            {"type": "text", "text": "sunny"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}]}]},
-    ])
+    second = client.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=100,
+        tools=TOOLS,
+        messages=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": use.id,
+                        "content": [
+                            {"type": "text", "text": "sunny"},
+                            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+                        ],
+                    }
+                ],
+            },
+        ],
+    )
     assert second.content[0].text == "Sunny."
     items = live.backend.state.posts[-1].body["input"]
-    call = [i for i in items if i.get("type") == "function_call"][0]
-    output = [i for i in items if i.get("type") == "function_call_output"][0]
+    call = next(i for i in items if i.get("type") == "function_call")
+    output = next(i for i in items if i.get("type") == "function_call_output")
     assert call["call_id"] == output["call_id"]
     assert [p["type"] for p in output["output"]] == ["input_text", "input_image"]
 
@@ -98,8 +140,9 @@ def test_tools_round_trip(client, live):
 def test_streamed_parallel_tool_calls(client, live):
     calls = [("get_weather", '{"city":"Paris"}'), ("get_weather", '{"city":"Tokyo"}')]
     live.backend.state.push(Script.events(Builder().start().reasoning().tool_calls(calls, interleave=True).completed()))
-    with client.messages.stream(model="claude-sonnet-4-6", max_tokens=100, tools=TOOLS,
-                                messages=[{"role": "user", "content": "both"}]) as stream:
+    with client.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=100, tools=TOOLS, messages=[{"role": "user", "content": "both"}]
+    ) as stream:
         final = stream.get_final_message()
     uses = [b for b in final.content if b.type == "tool_use"]
     assert [u.input["city"] for u in uses] == ["Paris", "Tokyo"]
@@ -108,8 +151,12 @@ def test_streamed_parallel_tool_calls(client, live):
 
 def test_count_tokens(client, live):
     small = client.messages.count_tokens(model="claude-sonnet-4-6", messages=[{"role": "user", "content": "hi"}])
-    big = client.messages.count_tokens(model="claude-sonnet-4-6", tools=TOOLS, system="You are terse.",
-                                       messages=[{"role": "user", "content": "hello world " * 200}])
+    big = client.messages.count_tokens(
+        model="claude-sonnet-4-6",
+        tools=TOOLS,
+        system="You are terse.",
+        messages=[{"role": "user", "content": "hello world " * 200}],
+    )
     assert 0 < small.input_tokens < big.input_tokens
     assert 300 < big.input_tokens < 1000
     assert live.backend.state.posts == []
@@ -133,7 +180,10 @@ def test_errors_have_anthropic_types(client, live):
 
 def test_mid_stream_failure_is_an_error_event(client, live):
     live.backend.state.push(Script.events(Builder().start().text("partial answer").completed()).then_drop(8))
-    with pytest.raises(anthropic.APIError), client.messages.stream(
-        model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIError),
+        client.messages.stream(
+            model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        ) as stream,
+    ):
         stream.get_final_message()

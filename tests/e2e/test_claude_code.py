@@ -32,8 +32,10 @@ def claude_backend(notes: Path) -> Any:
             return Script.events(Builder().start().text(f"The notes file says {word}.").completed())
         tools = {t.get("name") for t in body.get("tools", []) if isinstance(t, dict)}
         if "Read" in tools:
-            args = '{"file_path": "%s"}' % notes
-            return Script.events(Builder().start().reasoning(["Reading the notes."]).tool_calls([("Read", args)]).completed())
+            args = f'{{"file_path": "{notes}"}}'
+            return Script.events(
+                Builder().start().reasoning(["Reading the notes."]).tool_calls([("Read", args)]).completed()
+            )
         return Script.events(Builder().start().text('{"title": "Notes", "isNewTopic": true}').completed())
 
     return choose
@@ -56,9 +58,20 @@ def test_claude_code_runs_a_tool_through_codexd(live, tmp_path):
         "DISABLE_AUTOUPDATER": "1",
     }
     run = subprocess.run(
-        [CLAUDE, "-p", "What does notes.txt say? Use the Read tool.", "--allowedTools", "Read",
-         "--output-format", "text"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=120,
+        [
+            CLAUDE,
+            "-p",
+            "What does notes.txt say? Use the Read tool.",
+            "--allowedTools",
+            "Read",
+            "--output-format",
+            "text",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:] + run.stdout[-2000:]
     assert f"The notes file says {MARKER}." in run.stdout

@@ -20,7 +20,8 @@ def test_chat_non_streaming(client, live):
     answer = client.chat.completions.create(
         model="gpt-5.5",
         messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}],
-        temperature=0.2, max_tokens=50,
+        temperature=0.2,
+        max_tokens=50,
     )
     assert answer.choices[0].message.content == "Hello! How can I help you today?"
     assert answer.choices[0].finish_reason == "stop"
@@ -33,10 +34,14 @@ def test_chat_non_streaming(client, live):
 
 def test_chat_streaming_with_usage(client, live):
     live.backend.state.push(Script.events(Builder().start().text("streamed words here").completed(), interval=0.02))
-    chunks = list(client.chat.completions.create(
-        model="gpt-5.5", messages=[{"role": "user", "content": "Hi"}], stream=True,
-        stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-5.5",
+            messages=[{"role": "user", "content": "Hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "streamed words here"
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -45,27 +50,49 @@ def test_chat_streaming_with_usage(client, live):
     assert len({c.id for c in chunks}) == 1
 
 
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
-                                           "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                                                          "required": ["city"]}, "strict": True}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "strict": True,
+        },
+    }
+]
 
 
 def test_tool_round_trip(client, live):
-    live.backend.state.push(Script.events(Builder().start().tool_calls([("get_weather", '{"city":"Paris"}')]).completed()))
-    first = client.chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "Weather?"}],
-                                           tools=TOOLS, tool_choice="auto")
+    live.backend.state.push(
+        Script.events(Builder().start().tool_calls([("get_weather", '{"city":"Paris"}')]).completed())
+    )
+    first = client.chat.completions.create(
+        model="gpt-5.5", messages=[{"role": "user", "content": "Weather?"}], tools=TOOLS, tool_choice="auto"
+    )
     call = first.choices[0].message.tool_calls[0]
     assert first.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
     sent_tools = live.backend.state.posts[-1].body["tools"]
-    assert sent_tools == [{"type": "function", "name": "get_weather", "description": "Weather for a city",
-                           "parameters": TOOLS[0]["function"]["parameters"], "strict": True}]
+    assert sent_tools == [
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": TOOLS[0]["function"]["parameters"],
+            "strict": True,
+        }
+    ]
     live.backend.state.push(Script.events(Builder().start().text("It is sunny in Paris.").completed()))
-    second = client.chat.completions.create(model="gpt-5.5", tools=TOOLS, messages=[
-        {"role": "user", "content": "Weather?"},
-        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
-        {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"},
-    ])
+    second = client.chat.completions.create(
+        model="gpt-5.5",
+        tools=TOOLS,
+        messages=[
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"},
+        ],
+    )
     assert second.choices[0].message.content == "It is sunny in Paris."
     items = live.backend.state.posts[-1].body["input"]
     assert [i.get("type") for i in items] == ["message", "function_call", "function_call_output"]
@@ -76,8 +103,9 @@ def test_tool_round_trip(client, live):
 def test_parallel_tool_calls_streamed(client, live):
     calls = [("get_weather", '{"city":"Paris"}'), ("get_weather", '{"city":"Tokyo"}')]
     live.backend.state.push(Script.events(Builder().start().reasoning().tool_calls(calls, interleave=True).completed()))
-    stream = client.chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "Both?"}],
-                                            tools=TOOLS, stream=True)
+    stream = client.chat.completions.create(
+        model="gpt-5.5", messages=[{"role": "user", "content": "Both?"}], tools=TOOLS, stream=True
+    )
     args: dict[int, str] = {}
     names: dict[int, str] = {}
     for chunk in stream:
@@ -91,13 +119,24 @@ def test_parallel_tool_calls_streamed(client, live):
 
 def test_image_and_response_format(client, live):
     png = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
-              "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}},
+        "required": ["n"],
+        "additionalProperties": False,
+    }
     live.backend.state.push(Script.events(Builder().start().text('{"n": 3}').completed()))
     answer = client.chat.completions.create(
         model="gpt-5.5",
-        messages=[{"role": "user", "content": [{"type": "text", "text": "count"},
-                                               {"type": "image_url", "image_url": {"url": png, "detail": "high"}}]}],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "count"},
+                    {"type": "image_url", "image_url": {"url": png, "detail": "high"}},
+                ],
+            }
+        ],
         response_format={"type": "json_schema", "json_schema": {"name": "count", "schema": schema, "strict": True}},
     )
     assert json.loads(answer.choices[0].message.content) == {"n": 3}

@@ -22,9 +22,20 @@ from tests.fakes.scripts import RATE_LIMIT_HEADERS, Script, Step, text_answer
 from tests.fakes.tokens import read_claims
 
 REJECTED_PARAMS = (
-    "max_output_tokens", "temperature", "top_p", "previous_response_id", "max_completion_tokens",
-    "frequency_penalty", "presence_penalty", "truncation", "user", "safety_identifier",
-    "prompt_cache_retention", "context_management", "stream_options", "metadata",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "previous_response_id",
+    "max_completion_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "truncation",
+    "user",
+    "safety_identifier",
+    "prompt_cache_retention",
+    "context_management",
+    "stream_options",
+    "metadata",
 )
 
 
@@ -51,12 +62,16 @@ class BackendState:
     closed_by_client: int = 0  # streams whose client (codexd) went away mid-stream
     revoked: set[str] = field(default_factory=set)  # access tokens answered with 401
     check_auth: bool = True
-    models: dict[str, Any] = field(default_factory=lambda: {"models": [
-        {"slug": "gpt-5.5", "display_name": "GPT-5.5", "visibility": "list", "priority": 1},
-        {"slug": "gpt-5.4-mini", "display_name": "GPT-5.4-Mini", "visibility": "list", "priority": 3},
-        {"slug": "gpt-5.4", "display_name": "GPT-5.4", "visibility": "list", "priority": 2},
-        {"slug": "codex-auto-review", "display_name": "hidden", "visibility": "hide", "priority": 9},
-    ]})
+    models: dict[str, Any] = field(
+        default_factory=lambda: {
+            "models": [
+                {"slug": "gpt-5.5", "display_name": "GPT-5.5", "visibility": "list", "priority": 1},
+                {"slug": "gpt-5.4-mini", "display_name": "GPT-5.4-Mini", "visibility": "list", "priority": 3},
+                {"slug": "gpt-5.4", "display_name": "GPT-5.4", "visibility": "list", "priority": 2},
+                {"slug": "codex-auto-review", "display_name": "hidden", "visibility": "hide", "priority": 9},
+            ]
+        }
+    )
     models_status: int = 200
     chooser: Any = None  # optional callable(body) -> Script | None, consulted before the queue
 
@@ -105,8 +120,10 @@ def validation_error(body: Any) -> str | None:
         if item.get("role") == "system":
             return "System messages are not allowed"
         if "id" in item:
-            return (f"Item with id '{item['id']}' not found. Items are not persisted when `store` is set to false. "
-                    "Try again with `store` set to true, or remove this item from your input.")
+            return (
+                f"Item with id '{item['id']}' not found. Items are not persisted when `store` is set to false. "
+                "Try again with `store` set to true, or remove this item from your input."
+            )
         if item.get("type") == "function_call":
             calls.add(item.get("call_id"))
         if item.get("type") == "function_call_output":
@@ -147,8 +164,15 @@ class _Base(web.RequestHandler):
         if not header.startswith("Bearer ") or not claims:
             return 401, {"detail": "Unauthorized"}
         if token in self.state.revoked or claims.get("exp", 0) <= time.time():
-            return 401, {"error": {"message": "Provided authentication token is expired. Please try signing in again.",
-                                   "type": None, "code": "token_expired", "param": None}, "status": 401}
+            return 401, {
+                "error": {
+                    "message": "Provided authentication token is expired. Please try signing in again.",
+                    "type": None,
+                    "code": "token_expired",
+                    "param": None,
+                },
+                "status": 401,
+            }
         account = claims.get("https://api.openai.com/auth", {}).get("chatgpt_account_id")
         if self.request.headers.get("ChatGPT-Account-ID") != account:
             return 403, {"detail": "Account mismatch"}

@@ -56,7 +56,7 @@ class Script:
 
     def then_drop(self, after: int) -> Script:
         """Close the connection after ``after`` events (mid-stream reset)."""
-        self.steps = self.steps[:after] + [Step(action="drop")]
+        self.steps = [*self.steps[:after], Step(action="drop")]
         return self
 
     def then_stall(self, after: int, seconds: float) -> Script:
@@ -124,20 +124,54 @@ class Builder:
     def reasoning(self, summary: list[str] | None = None, encrypted: str | None = "gAAAAABenc") -> Builder:
         rid = "rs_" + secrets.token_hex(12)
         idx = self._next()
-        self._emit({"type": "response.output_item.added", "output_index": idx,
-                    "item": {"id": rid, "type": "reasoning", "summary": []}})
+        self._emit(
+            {
+                "type": "response.output_item.added",
+                "output_index": idx,
+                "item": {"id": rid, "type": "reasoning", "summary": []},
+            }
+        )
         done_summary = []
         for si, text in enumerate(summary or []):
             part = {"type": "summary_text", "text": ""}
-            self._emit({"type": "response.reasoning_summary_part.added", "item_id": rid, "output_index": idx,
-                        "summary_index": si, "part": part})
+            self._emit(
+                {
+                    "type": "response.reasoning_summary_part.added",
+                    "item_id": rid,
+                    "output_index": idx,
+                    "summary_index": si,
+                    "part": part,
+                }
+            )
             for piece in _pieces(text):
-                self._emit({"type": "response.reasoning_summary_text.delta", "item_id": rid, "output_index": idx,
-                            "summary_index": si, "delta": piece, "obfuscation": _obf()})
-            self._emit({"type": "response.reasoning_summary_text.done", "item_id": rid, "output_index": idx,
-                        "summary_index": si, "text": text})
-            self._emit({"type": "response.reasoning_summary_part.done", "item_id": rid, "output_index": idx,
-                        "summary_index": si, "part": {"type": "summary_text", "text": text}})
+                self._emit(
+                    {
+                        "type": "response.reasoning_summary_text.delta",
+                        "item_id": rid,
+                        "output_index": idx,
+                        "summary_index": si,
+                        "delta": piece,
+                        "obfuscation": _obf(),
+                    }
+                )
+            self._emit(
+                {
+                    "type": "response.reasoning_summary_text.done",
+                    "item_id": rid,
+                    "output_index": idx,
+                    "summary_index": si,
+                    "text": text,
+                }
+            )
+            self._emit(
+                {
+                    "type": "response.reasoning_summary_part.done",
+                    "item_id": rid,
+                    "output_index": idx,
+                    "summary_index": si,
+                    "part": {"type": "summary_text", "text": text},
+                }
+            )
             done_summary.append({"type": "summary_text", "text": text})
         item: dict[str, Any] = {"id": rid, "type": "reasoning", "summary": done_summary}
         if encrypted:
@@ -148,19 +182,55 @@ class Builder:
     def text(self, text: str, pieces: list[str] | None = None) -> Builder:
         mid = "msg_" + secrets.token_hex(12)
         idx = self._next()
-        self._emit({"type": "response.output_item.added", "output_index": idx,
-                    "item": {"id": mid, "type": "message", "status": "in_progress", "content": [], "role": "assistant"}})
+        self._emit(
+            {
+                "type": "response.output_item.added",
+                "output_index": idx,
+                "item": {"id": mid, "type": "message", "status": "in_progress", "content": [], "role": "assistant"},
+            }
+        )
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
-        self._emit({"type": "response.content_part.added", "item_id": mid, "output_index": idx, "content_index": 0,
-                    "part": part})
+        self._emit(
+            {
+                "type": "response.content_part.added",
+                "item_id": mid,
+                "output_index": idx,
+                "content_index": 0,
+                "part": part,
+            }
+        )
         for piece in pieces if pieces is not None else _pieces(text):
-            self._emit({"type": "response.output_text.delta", "item_id": mid, "output_index": idx,
-                        "content_index": 0, "delta": piece, "logprobs": [], "obfuscation": _obf()})
-        self._emit({"type": "response.output_text.done", "item_id": mid, "output_index": idx, "content_index": 0,
-                    "text": text, "logprobs": []})
+            self._emit(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": mid,
+                    "output_index": idx,
+                    "content_index": 0,
+                    "delta": piece,
+                    "logprobs": [],
+                    "obfuscation": _obf(),
+                }
+            )
+        self._emit(
+            {
+                "type": "response.output_text.done",
+                "item_id": mid,
+                "output_index": idx,
+                "content_index": 0,
+                "text": text,
+                "logprobs": [],
+            }
+        )
         full = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
-        self._emit({"type": "response.content_part.done", "item_id": mid, "output_index": idx, "content_index": 0,
-                    "part": full})
+        self._emit(
+            {
+                "type": "response.content_part.done",
+                "item_id": mid,
+                "output_index": idx,
+                "content_index": 0,
+                "part": full,
+            }
+        )
         self._done(idx, {"id": mid, "type": "message", "status": "completed", "content": [full], "role": "assistant"})
         return self
 
@@ -170,9 +240,20 @@ class Builder:
         for name, args in calls:
             fid, cid = "fc_" + secrets.token_hex(12), "call_" + secrets.token_hex(8)
             idx = self._next()
-            self._emit({"type": "response.output_item.added", "output_index": idx,
-                        "item": {"id": fid, "type": "function_call", "status": "in_progress", "arguments": "",
-                                 "call_id": cid, "name": name}})
+            self._emit(
+                {
+                    "type": "response.output_item.added",
+                    "output_index": idx,
+                    "item": {
+                        "id": fid,
+                        "type": "function_call",
+                        "status": "in_progress",
+                        "arguments": "",
+                        "call_id": cid,
+                        "name": name,
+                    },
+                }
+            )
             started.append((fid, cid, idx, name, args))
             if not interleave:
                 self._finish_call(fid, cid, idx, name, args, _pieces(args))
@@ -181,20 +262,44 @@ class Builder:
             while any(queues.values()):
                 for fid, _cid, idx, _name, _args in started:
                     if queues[fid]:
-                        self._emit({"type": "response.function_call_arguments.delta", "item_id": fid,
-                                    "output_index": idx, "delta": queues[fid].pop(0), "obfuscation": _obf()})
+                        self._emit(
+                            {
+                                "type": "response.function_call_arguments.delta",
+                                "item_id": fid,
+                                "output_index": idx,
+                                "delta": queues[fid].pop(0),
+                                "obfuscation": _obf(),
+                            }
+                        )
             for fid, cid, idx, name, args in started:
                 self._finish_call(fid, cid, idx, name, args, [])
         return self
 
     def _finish_call(self, fid: str, cid: str, idx: int, name: str, args: str, pieces: list[str]) -> None:
         for piece in pieces:
-            self._emit({"type": "response.function_call_arguments.delta", "item_id": fid, "output_index": idx,
-                        "delta": piece, "obfuscation": _obf()})
-        self._emit({"type": "response.function_call_arguments.done", "item_id": fid, "output_index": idx,
-                    "arguments": args})
-        self._done(idx, {"id": fid, "type": "function_call", "status": "completed", "arguments": args,
-                         "call_id": cid, "name": name})
+            self._emit(
+                {
+                    "type": "response.function_call_arguments.delta",
+                    "item_id": fid,
+                    "output_index": idx,
+                    "delta": piece,
+                    "obfuscation": _obf(),
+                }
+            )
+        self._emit(
+            {"type": "response.function_call_arguments.done", "item_id": fid, "output_index": idx, "arguments": args}
+        )
+        self._done(
+            idx,
+            {
+                "id": fid,
+                "type": "function_call",
+                "status": "completed",
+                "arguments": args,
+                "call_id": cid,
+                "name": name,
+            },
+        )
 
     def completed(self, usage: dict[str, Any] | None = None, full_output: bool = False) -> list[dict[str, Any]]:
         """Close with ``response.completed``; by default with an empty ``output`` as the 2026 backend does."""
@@ -246,8 +351,15 @@ RATE_LIMIT_HEADERS = {
 
 def usage_limit_error(resets_in: int = 13872) -> Script:
     """The real 429 usage-limit answer with its headers."""
-    body = {"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached",
-                      "plan_type": "plus", "resets_at": 1777936568, "eligible_promo": None,
-                      "resets_in_seconds": resets_in}}
+    body = {
+        "error": {
+            "type": "usage_limit_reached",
+            "message": "The usage limit has been reached",
+            "plan_type": "plus",
+            "resets_at": 1777936568,
+            "eligible_promo": None,
+            "resets_in_seconds": resets_in,
+        }
+    }
     headers = {**RATE_LIMIT_HEADERS, "x-codex-primary-used-percent": "100", "x-codex-active-limit": "codex"}
     return Script.error(429, body, headers)

@@ -18,8 +18,12 @@ async def post_json(
     """POST ``body`` as JSON; never raises on HTTP errors."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = HTTPRequest(
-        url, method="POST", body=raw, headers={"Content-Type": "application/json", **(headers or {})},
-        request_timeout=kwargs.pop("request_timeout", 20), **kwargs,
+        url,
+        method="POST",
+        body=raw,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        request_timeout=kwargs.pop("request_timeout", 20),
+        **kwargs,
     )
     return await (client or AsyncHTTPClient()).fetch(request, raise_error=False)
 
@@ -44,8 +48,9 @@ class SSERead:
     headers: Any = None
 
     def json(self) -> list[Any]:
-        return [json.loads(e.data) if e.data.startswith(("{", "[")) and e.data != "[DONE]" else e.data
-                for e in self.events]
+        return [
+            json.loads(e.data) if e.data.startswith(("{", "[")) and e.data != "[DONE]" else e.data for e in self.events
+        ]
 
 
 async def stream_sse(url: str, body: Any, headers: dict[str, str] | None = None, **kwargs: Any) -> SSERead:

@@ -21,7 +21,10 @@ async def test_non_streaming_request_is_normalised_and_aggregated(stack):
             {"type": "message", "role": "user", "id": "msg_1", "content": [{"type": "input_text", "text": "hi"}]},
             {"type": "reasoning", "id": "rs_old", "summary": []},
         ],
-        "temperature": 0.3, "top_p": 1, "max_output_tokens": 100, "previous_response_id": "resp_x",
+        "temperature": 0.3,
+        "top_p": 1,
+        "max_output_tokens": 100,
+        "previous_response_id": "resp_x",
         "store": True,
     }
     resp = await post_json(f"{stack.url}/v1/responses", body)
@@ -39,8 +42,11 @@ async def test_non_streaming_request_is_normalised_and_aggregated(stack):
 
 
 async def test_later_system_message_becomes_developer_and_default_instructions(stack):
-    body = {"model": "gpt-5.5", "input": [
-        {"role": "user", "content": "a"}, {"role": "system", "content": "rule"}], "stream": False}
+    body = {
+        "model": "gpt-5.5",
+        "input": [{"role": "user", "content": "a"}, {"role": "system", "content": "rule"}],
+        "stream": False,
+    }
     resp = await post_json(f"{stack.url}/v1/responses", body)
     assert resp.code == 200, resp.body
     sent = stack.backend.state.posts[-1].body
@@ -126,8 +132,14 @@ async def test_backend_validation_error_is_passed_back_in_openai_shape(stack):
 
 
 async def test_identity_headers_forwarded_and_turn_state_returned(stack):
-    headers = {"session_id": "sess-1", "thread-id": "th-1", "x-codex-turn-state": "ts-abc",
-               "x-codex-window-id": "th-1:0", "originator": "codex_exec", "Authorization": "Bearer local"}
+    headers = {
+        "session_id": "sess-1",
+        "thread-id": "th-1",
+        "x-codex-turn-state": "ts-abc",
+        "x-codex-window-id": "th-1:0",
+        "originator": "codex_exec",
+        "Authorization": "Bearer local",
+    }
     resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"}, headers)
     assert resp.code == 200
     seen = {k.lower(): v for k, v in stack.backend.state.posts[-1].headers.items()}
@@ -147,5 +159,5 @@ async def test_usage_limit_becomes_429_with_retry_after(stack):
     assert resp.headers["Retry-After"] == "120"
     assert body_json(resp)["error"]["code"] == "usage_limit_reached"
     ready = body_json(await get(f"{stack.url}/ready"))
-    primary = [w for w in ready["rate_limits"] if w["window"] == "primary"][0]
+    primary = next(w for w in ready["rate_limits"] if w["window"] == "primary")
     assert primary["used_percent"] == 100.0

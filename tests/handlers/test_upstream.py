@@ -53,8 +53,13 @@ async def test_client_disconnect_closes_upstream_within_a_second(stack, silent):
 
     client = SimpleAsyncHTTPClient(force_instance=True)
     got: list[bytes] = []
-    request = HTTPRequest(f"{stack.url}/v1/responses", method="POST", body=json.dumps({"input": "x", "stream": True}),
-                          streaming_callback=got.append, request_timeout=60)
+    request = HTTPRequest(
+        f"{stack.url}/v1/responses",
+        method="POST",
+        body=json.dumps({"input": "x", "stream": True}),
+        streaming_callback=got.append,
+        request_timeout=60,
+    )
     fetch = asyncio.ensure_future(client.fetch(request, raise_error=False))
     await _wait_for(lambda: stack.backend.state.open_streams == 1 and got, 5)
     await asyncio.sleep(0.2)
@@ -181,11 +186,53 @@ def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
     ext = tmp_path / "ext.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1\n")
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
-        "-days", "2", "-subj", "/CN=codexd test CA")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
-    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-        "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=codexd test CA",
+    )
+    run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
     return ca, cert, key
 
 

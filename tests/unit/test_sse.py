@@ -7,7 +7,7 @@ from codexd.sse import SSEDecoder, SSEEvent, encode
 
 STREAM = (
     b": comment\r\n"
-    b"event: response.created\r\ndata: {\"a\": 1}\r\n\r\n"
+    b'event: response.created\r\ndata: {"a": 1}\r\n\r\n'
     b"data: line one\ndata: line two\n\n"
     b"event: x\rdata: cr only\r\r"
     b"id: 7\ndata:no-space\n\n"
