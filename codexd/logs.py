@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 LAUNCHD_LABEL = "io.github.codexd"
+HANDLER_NAME = "codexd"  # the root handler setup_logging owns (replaced on reload)
 MAC_LOG_FILE = Path.home() / "Library" / "Logs" / "codexd" / "codexd.log"
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 _SECRET_PATTERNS = (
@@ -42,7 +43,7 @@ class RedactingFilter(logging.Filter):
 
     def redact(self, text: str) -> str:
         """``text`` with every secret masked."""
-        for secret in self.secrets:
+        for secret in sorted(self.secrets, key=len, reverse=True):  # a secret may contain a shorter one
             if secret in text:
                 text = text.replace(secret, "[REDACTED]")
         for pattern in _SECRET_PATTERNS:
@@ -50,11 +51,16 @@ class RedactingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = self.redact(record.getMessage())
-        record.msg, record.args = message, None
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format call: still log it (redacted) rather than raise
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = self.redact(message), None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
@@ -62,13 +68,17 @@ REDACTOR = RedactingFilter()
 
 
 class JournalFormatter(logging.Formatter):
-    """``<N>logger: message``: journald reads the priority and stamps the time itself."""
+    """``<N>logger: message``: journald reads the priority and stamps the time itself.
+
+    journald makes one entry per line, so every line (traceback lines too) carries the prefix.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"<{_PRIORITY.get(record.levelno, 6)}>{record.name}: {record.getMessage()}"
+        text = f"{record.name}: {record.getMessage()}"
         if record.exc_text:
             text += "\n" + record.exc_text
-        return text
+        prefix = f"<{_PRIORITY.get(record.levelno, 6)}>"
+        return "\n".join(prefix + line for line in text.splitlines() or [""])
 
 
 class JsonFormatter(logging.Formatter):
@@ -105,9 +115,9 @@ def under_launchd() -> bool:
 def setup_logging(level: str = "info", fmt: str = "text") -> None:
     """Configure the root logger once for ``serve``; safe to call again (on reload)."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_codexd", False):
-            root.removeHandler(handler)
+    for old in list(root.handlers):
+        if old.get_name() == HANDLER_NAME:
+            root.removeHandler(old)
     handler: logging.Handler
     if under_launchd():
         MAC_LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +131,7 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(REDACTOR)
-    handler._codexd = True  # type: ignore[attr-defined]
+    handler.set_name(HANDLER_NAME)
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("tornado.access").setLevel(logging.WARNING)

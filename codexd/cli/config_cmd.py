@@ -52,8 +52,8 @@ def get_cmd(args: argparse.Namespace) -> int:
     """Print the effective value (file, then environment, then default)."""
     from codexd.settings import load_settings
 
-    settings = load_settings(path=_path(args))
     key = _key(args.key)
+    settings = load_settings(path=_path(args), check_exposure=False)
     if key is None:
         value: Any = settings.aliases.get(args.key.removeprefix("models.aliases."), "")
     else:
@@ -88,7 +88,7 @@ def set_cmd(args: argparse.Namespace) -> int:
     else:
         if key.type is dict:
             raise CodexdError(ErrorKind.BAD_REQUEST, f"set entries one by one: {key.name}.NAME VALUE")
-        value = parse_text(key, args.value)
+        value = parse_text(key, args.value, args.key)
         if section not in doc:
             doc[section] = tomlkit.table()
         doc[section][name] = value

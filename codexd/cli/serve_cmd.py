@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codexd.errors import CodexdError
+    from codexd.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -35,10 +40,28 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from codexd.server.lifecycle import serve
-    from codexd.settings import load_settings
+    from codexd.settings import load_settings, refuse_exposure
 
-    def load() -> Any:
-        return load_settings(flags_of(args), path=args.config)
+    settings = load_settings(flags_of(args), path=args.config)
 
-    settings = load()
-    return asyncio.run(serve(settings, load))
+    def reload() -> Settings:
+        new = load_settings(flags_of(args), path=args.config)
+        # A reload cannot move the listening socket: judge the new api key against the address in use.
+        refuse_exposure(new.replace(host=settings.host))
+        return new
+
+    try:
+        return asyncio.run(serve(settings, reload))
+    except OSError as exc:  # only binding raises one out of the serve loop
+        raise listen_error(settings, exc) from None
+
+
+def listen_error(settings: Settings, exc: OSError) -> CodexdError:
+    """One line for a failed bind: a port in use may free up (exit 1), a wrong address will not (exit 78)."""
+    from codexd.errors import CodexdError, ErrorKind
+
+    where = f"{settings.host}:{settings.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return CodexdError(ErrorKind.UNAVAILABLE, f"cannot listen on {where}: the port is in use (another codexd?)")
+    reason = exc.strerror or str(exc)
+    return CodexdError(ErrorKind.CONFIG, f"cannot listen on {where}: {reason}; check server.host and server.port")

@@ -1,0 +1,272 @@
+"""``codexd serve`` as a real process: refusals (exit 78), serving, SIGTERM, SIGHUP reload, and no secret in its log.
+
+Every server binds 127.0.0.1; the upstream is a stub on loopback, so nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codexd.settings import KEYS
+from tests.fakes.tokens import auth_document, write_auth
+
+START_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(codex_home: Path, **extra: str) -> dict[str, str]:
+    """The test's environment without any CODEXD_*/proxy/CA variable from the developer's shell."""
+    drop = {var for key in KEYS for var in key.env} | {"CODEXD_CONFIG", "JOURNAL_STREAM", "NOTIFY_SOCKET"}
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("LISTEN_")}
+    return {**env, "CODEX_HOME": str(codex_home), **extra}
+
+
+def serve_argv(config: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "codexd", "serve", "--config", str(config), *flags]
+
+
+def get(url: str, headers: dict[str, str] | None = None, body: Any = None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.read()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Daemon:
+    """A running ``codexd serve`` whose stderr goes to a file the test can read at any time."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process, self.port, self.log = process, port, log
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stderr(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"codexd exited with {self.process.returncode}:\n{self.stderr()}")
+        try:
+            return get(self.url + "/health")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """SIGTERM, then the exit status (fails the test if it takes longer than ``timeout``)."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+@contextmanager
+def daemon(tmp_path: Path, config: Path, *flags: str, env: dict[str, str]) -> Iterator[Daemon]:
+    port = free_port()
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            serve_argv(config, "--port", str(port), *flags), stdout=subprocess.DEVNULL, stderr=stderr, env=env
+        )
+    running = Daemon(process, port, log)
+    try:
+        wait_for(running.healthy, START_TIMEOUT, "GET /health to answer 200")
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(5)
+
+
+# --- refusals: exit 78, one message, no traceback ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "flags", "fragments"),
+    [
+        ("[server]\nport = \n", [], ["{config}", "TOML syntax error", "line 2"]),
+        ("[server]\nprot = 8000\n", [], ["{config}", "unknown key 'server.prot'"]),
+        ('[upstream]\nidle_timeout = "soon"\n', [], ["{config}", "key 'upstream.idle_timeout'", "expected a number"]),
+        ('[server]\nhost = "0.0.0.0"\n', [], ["refusing to listen on 0.0.0.0 without an api key"]),
+        ("", ["--host", "0.0.0.0"], ["refusing to listen on 0.0.0.0 without an api key"]),
+    ],
+    ids=["syntax", "unknown-key", "wrong-type", "exposed-by-file", "exposed-by-flag"],
+)
+def test_a_bad_configuration_exits_78_with_one_message(
+    tmp_path: Path, text: str, flags: list[str], fragments: list[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        serve_argv(config, "--port", str(free_port()), *flags),
+        capture_output=True,
+        text=True,
+        timeout=15,
+        env=clean_env(tmp_path / "codex"),
+    )
+    assert done.returncode == 78, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("codexd: ")
+    for fragment in fragments:
+        assert fragment.format(config=config) in lines[0]
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """Not a configuration error (exit 1, so a service manager retries), but no traceback either."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            serve_argv(tmp_path / "absent.toml", "--port", str(port)),
+            capture_output=True,
+            text=True,
+            timeout=15,
+            env=clean_env(tmp_path / "codex"),
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"codexd: cannot listen on 127.0.0.1:{port}: the port is in use (another codexd?)"
+    ]
+
+
+# --- serving -------------------------------------------------------------------------------------------
+
+
+def test_serve_answers_health_and_stops_promptly_on_sigterm(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "codex-without-login")
+    with daemon(tmp_path, tmp_path / "absent.toml", "--log-format", "json", env=env) as running:
+        status, body = get(running.url + "/health")
+        assert (status, json.loads(body)["status"]) == (200, "ok")
+        status, body = get(running.url + "/ready")
+        assert status == 503
+        assert json.loads(body)["ready"] is False
+        started = time.monotonic()
+        assert running.stop() == 0
+        assert time.monotonic() - started < 5
+        entries = [json.loads(line) for line in running.stderr().splitlines()]
+    messages = [e["message"] for e in entries]
+    assert f"codexd {__import__('codexd').__version__} listening on 127.0.0.1:{running.port}" in messages
+    assert "shutting down" in messages
+
+
+def test_sighup_reloads_the_file_and_keeps_serving(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('# mine\n[models]\ndefault = "gpt-5.5"\n', encoding="utf-8")
+    with daemon(tmp_path, config, env=clean_env(tmp_path / "codex")) as running:
+        config.write_text('# mine\n[models]\ndefault = "gpt-5.4"\n', encoding="utf-8")
+        running.process.send_signal(signal.SIGHUP)
+        wait_for(
+            lambda: "configuration reloaded; changed: models.default" in running.stderr(), 5, "the reload log line"
+        )
+        assert get(running.url + "/health")[0] == 200
+
+        config.write_text("[models]\ndefault = \n", encoding="utf-8")  # a broken edit keeps the old settings
+        running.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload failed, keeping the running configuration" in running.stderr(), 5, "reload failure")
+        assert get(running.url + "/health")[0] == 200
+        assert running.stop() == 0
+
+
+# --- no secret in the log ------------------------------------------------------------------------------
+
+
+class StubUpstream(BaseHTTPRequestHandler):
+    """Answers like a backend that rejects the token (401) and a token endpoint that rejects the refresh."""
+
+    seen: list[tuple[str, dict[str, str], bytes]] = []
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.seen.append((self.path, dict(self.headers), body))
+        status, payload = (400, {"error": "invalid_grant"}) if "oauth" in self.path else (401, {"detail": "no"})
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stub_upstream() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]:
+    seen: list[tuple[str, dict[str, str], bytes]] = []
+    handler = type("Stub", (StubUpstream,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_debug_logs_hold_no_api_key_and_no_token(
+    tmp_path: Path, stub_upstream: tuple[str, list[tuple[str, dict[str, str], bytes]]]
+) -> None:
+    upstream, seen = stub_upstream
+    api_key = "local-api-key-7f3a9c2e51"
+    document = auth_document(refresh_token="rt-refresh-secret-0b1c2d3e4f")
+    write_auth(tmp_path / "codex" / "auth.json", document)
+    tokens = document["tokens"]
+    env = clean_env(
+        tmp_path / "codex",
+        CODEXD_CHATGPT_BASE_URL=f"{upstream}/backend-api/codex",
+        CODEX_REFRESH_TOKEN_URL_OVERRIDE=f"{upstream}/oauth/token",
+    )
+    with daemon(tmp_path, tmp_path / "absent.toml", "--log-level", "debug", "--api-key", api_key, env=env) as running:
+        bearer = {"Authorization": f"Bearer {api_key}"}
+        assert get(running.url + "/v1/models", bearer)[0] == 200  # upstream 401: the built-in list
+        assert get(running.url + "/v1/models", {"Authorization": "Bearer wrong-key-123456"})[0] == 401
+        assert get(running.url + "/v1/models", {"x-api-key": "wrong-key-abcdef"})[0] == 401
+        status, _ = get(running.url + "/v1/responses", {"x-api-key": api_key}, {"model": "gpt-5.5", "input": "hi"})
+        assert status == 401  # upstream 401, then the refresh is refused: "run codex login"
+        assert get(running.url + "/ready")[0] == 503
+        assert running.stop() == 0
+        log = running.stderr()
+    # The secrets really travelled through the debug-logged upstream client ...
+    assert any(headers.get("Authorization") == f"Bearer {tokens['access_token']}" for _, headers, _ in seen)
+    assert any(path == "/oauth/token" and tokens["refresh_token"].encode() in body for path, _, body in seen)
+    assert " DEBUG " in log
+    # ... and none of them reached the log.
+    for secret in (api_key, tokens["access_token"], tokens["id_token"], tokens["refresh_token"]):
+        assert secret not in log
+    assert "wrong-key-123456" not in log and "wrong-key-abcdef" not in log
