@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from tornado import web
+from tornado.log import access_log
 
 from codexd.server import ops
 from codexd.server.base import AppState, BaseHandler
@@ -37,4 +39,23 @@ def make_app(state: AppState, extra: list[tuple[str, type[BaseHandler]]] | None 
         default_handler_class=ops.NotFoundHandler,
         default_handler_args=kwargs,
         compress_response=False,
+        log_function=log_request,
+    )
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """One access line per request; a 503 from /ready is a state, not an error."""
+    status = handler.get_status()
+    level = logging.DEBUG if status < 400 else logging.INFO
+    if status >= 500 and not isinstance(handler, ops.ReadyHandler):
+        level = logging.WARNING
+    request = handler.request
+    access_log.log(
+        level,
+        "%d %s %s %.1fms [%s]",
+        status,
+        request.method,
+        request.path,
+        1000 * request.request_time(),
+        getattr(handler, "request_id", "-"),
     )

@@ -230,7 +230,10 @@ class UpstreamClient:
             headers=self._headers(auth, {"Accept": "application/json"}, None),
             **kwargs,
         )
-        response = await self._client(control=True).fetch(request, raise_error=False)
+        try:
+            response = await self._client(control=True).fetch(request, raise_error=False)
+        except Exception as exc:  # connection-level failures raise even with raise_error=False
+            raise CodexdError(ErrorKind.UNAVAILABLE, f"cannot reach the upstream: {exc}", status=502) from None
         if response.code == 599:
             raise CodexdError(ErrorKind.UNAVAILABLE, f"cannot reach the upstream: {response.error}", status=502)
         if response.code >= 300:
@@ -257,7 +260,10 @@ class UpstreamClient:
                 },
                 **kwargs,
             )
-            response = await self._client(control=True).fetch(request, raise_error=False)
+            try:
+                response = await self._client(control=True).fetch(request, raise_error=False)
+            except Exception as exc:  # connection-level failures raise even with raise_error=False
+                raise OSError(str(exc)) from None
             if response.code == 599:
                 raise OSError(str(response.error))
             return response.code, response.body or b""

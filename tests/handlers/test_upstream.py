@@ -15,7 +15,7 @@ import pytest
 from tests.fakes.backend import start_backend
 from tests.fakes.proxy import start_proxy
 from tests.fakes.scripts import Builder, Script
-from tests.handlers.client import body_json, post_json, stream_sse
+from tests.handlers.client import body_json, get, post_json, stream_sse
 from tests.harness import start_stack
 
 pytestmark = pytest.mark.gen_test(timeout=30)
@@ -161,6 +161,8 @@ async def test_unreachable_upstream_is_a_502_in_dialect(io_loop, codex_home):
         resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
         assert resp.code == 502
         assert body_json(resp)["error"]["code"] == "upstream_unreachable"
+        models = await get(f"{stack.url}/v1/models")  # the built-in list, not a 500
+        assert models.code == 200 and "gpt-5.5" in [m["id"] for m in body_json(models)["data"]]
     finally:
         stack.server.stop()
         stack.state.upstream.close()
