@@ -15,9 +15,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
 from http.client import responses as HTTP_REASONS
+from typing import Any
 
 from tornado import iostream, web
 
