@@ -177,3 +177,34 @@ def test_responses_api_through_the_sdk(client, live):
     with client.responses.stream(model="gpt-5.5", input="Hello") as stream:
         final = stream.get_final_response()
     assert final.output_text == "Hello! How can I help you today?"
+
+
+@pytest.fixture
+def apikey_home(tmp_path):
+    from tests.fakes.tokens import write_auth
+
+    home = tmp_path / "codex-apikey"
+    write_auth(
+        home / "auth.json",
+        {"auth_mode": "apikey", "OPENAI_API_KEY": "sk-test-public-key-123456", "tokens": None, "last_refresh": None},
+    )
+    return home
+
+
+def test_api_key_mode_goes_natively_to_the_public_api(apikey_home):
+    from tests.harness import threaded_stack
+
+    with threaded_stack(apikey_home) as live:
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0, timeout=20)
+        answer = client.chat.completions.create(
+            model="gpt-5.5", messages=[{"role": "user", "content": "hi"}], temperature=0.7
+        )
+        assert answer.choices[0].message.content == "public api answer"
+        chunks = list(
+            client.chat.completions.create(model="gpt-5.5", stream=True, messages=[{"role": "user", "content": "hi"}])
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in chunks) == "public api answer"
+        seen = [r for r in live.backend.state.requests if r.path == "/v1/chat/completions"]
+        assert len(seen) == 2 and seen[0].body["temperature"] == 0.7  # forwarded as the client sent it
+        assert seen[0].headers["Authorization"] == "Bearer sk-test-public-key-123456"
+        assert live.backend.state.posts == []  # nothing went to the Codex backend

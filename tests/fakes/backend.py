@@ -73,6 +73,7 @@ class BackendState:
         }
     )
     models_status: int = 200
+    api_key: str = "sk-test-public-key-123456"  # the key the public API (API-key mode) accepts
     chooser: Any = None  # optional callable(body) -> Script | None, consulted before the queue
 
     def push(self, *scripts: Script) -> None:
@@ -272,6 +273,64 @@ class ModelsHandler(_Base):
         self.send_json(self.state.models_status, self.state.models if self.state.models_status == 200 else {})
 
 
+class PublicChatHandler(_Base):
+    """``POST /v1/chat/completions`` of the public API (API-key mode): checks the key, answers natively."""
+
+    async def post(self) -> None:
+        body = self.record()
+        if self.request.headers.get("Authorization") != f"Bearer {self.state.api_key}":
+            return self.send_json(
+                401,
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                        "param": None,
+                    }
+                },
+            )
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return self.send_json(
+                400,
+                {
+                    "error": {
+                        "message": "messages is required",
+                        "type": "invalid_request_error",
+                        "code": None,
+                        "param": "messages",
+                    }
+                },
+            )
+        base = {"id": "chatcmpl-public", "created": 1767225600, "model": body.get("model")}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": "public api answer", "refusal": None}
+            return self.send_json(
+                200,
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                },
+            )
+        self.set_header("Content-Type", "text/event-stream")
+        for delta, finish in (
+            ({"role": "assistant", "content": ""}, None),
+            ({"content": "public "}, None),
+            ({"content": "api answer"}, None),
+            ({}, "stop"),
+        ):
+            chunk = {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            }
+            self.write(f"data: {json.dumps(chunk)}\n\n")
+            await self.flush()
+        self.finish("data: [DONE]\n\n")
+
+
 class CountingServer(httpserver.HTTPServer):
     """An HTTPServer that counts the TCP connections it accepts."""
 
@@ -313,6 +372,7 @@ def start_backend(ssl_options: Any = None) -> FakeBackend:
     routes: list[Any] = [
         (r"/backend-api/codex/responses", ResponsesHandler, {"state": state}),
         (r"/backend-api/codex/models", ModelsHandler, {"state": state}),
+        (r"/v1/chat/completions", PublicChatHandler, {"state": state}),
     ]
     token_state = None
     try:

@@ -1,0 +1,63 @@
+"""/v1/messages at the HTTP level: framing, pings during silence, query strings, errors in Anthropic's shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.scripts import Builder, Script
+from tests.handlers.client import body_json, post_json, stream_sse
+
+pytestmark = pytest.mark.gen_test(timeout=20)
+
+BODY = {
+    "model": "claude-sonnet-4-6",
+    "max_tokens": 100,
+    "stream": True,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+
+
+async def test_every_event_has_its_name_and_pings_fill_silence(stack):
+    stack.state.settings = stack.state.settings.replace(ping_interval=0.2)
+    stack.backend.state.push(Script.events(Builder().start().text("slow answer").completed()).then_stall(3, 1.0))
+    read = await stream_sse(f"{stack.url}/v1/messages?beta=true", BODY, {"anthropic-version": "2023-06-01"})
+    assert read.code == 200
+    names = [e.event for e in read.events]
+    assert all(names)
+    assert next(e.event for e in read.events if e.event != "ping") == "message_start"
+    assert names[-1] == "message_stop"
+    assert names.count("ping") >= 3
+    for event, payload in zip(names, read.json(), strict=True):
+        assert payload["type"] == event
+
+
+async def test_request_id_header_and_error_shape(stack):
+    resp = await post_json(f"{stack.url}/v1/messages", {"model": "claude-sonnet-4-6", "messages": "nope"})
+    assert resp.code == 400
+    body = body_json(resp)
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert resp.headers["request-id"] == body["request_id"]
+
+
+async def test_unknown_messages_path_is_anthropic_404(stack):
+    resp = await post_json(f"{stack.url}/v1/messages/batches", {})
+    assert resp.code == 404
+    assert body_json(resp)["error"]["type"] == "not_found_error"
+
+
+async def test_local_api_key_failure_is_anthropic_authentication_error(stack):
+    stack.state.settings = stack.state.settings.replace(api_key="k-123456")
+    resp = await post_json(f"{stack.url}/v1/messages", BODY)
+    assert resp.code == 401
+    assert body_json(resp)["error"]["type"] == "authentication_error"
+    ok = await stream_sse(f"{stack.url}/v1/messages", BODY, {"x-api-key": "k-123456"})
+    assert ok.code == 200
+
+
+async def test_claude_session_header_becomes_stable_cache_key(stack):
+    headers = {"X-Claude-Code-Session-Id": "4f0c7a4e-1111-2222-3333-444455556666"}
+    await stream_sse(f"{stack.url}/v1/messages", BODY, headers)
+    await stream_sse(f"{stack.url}/v1/messages", {**BODY, "messages": BODY["messages"] * 3}, headers)
+    first, second = (p.body["prompt_cache_key"] for p in stack.backend.state.posts)
+    assert first == second
+    assert stack.backend.state.posts[0].headers.get("Session-Id")
