@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -98,17 +96,8 @@ def set_cmd(args: argparse.Namespace) -> int:
 
 
 def _write(path: Path, text: str, secret: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from codexd.service.files import write_atomic
+
     mode = 0o600 if secret or (path.exists() and path.stat().st_mode & 0o077 == 0) else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".toml")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, text, mode)
     print(f"wrote {path}", file=sys.stderr)
