@@ -1,0 +1,155 @@
+"""The load generator: streamed POSTs through tornado's curl client (keep-alive on both paths, so the
+direct and the codexd measurements pay the same connection costs), timing the first content delta."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado.curl_httpclient import CurlAsyncHTTPClient
+from tornado.httpclient import HTTPClientError, HTTPRequest
+
+
+@dataclass(frozen=True)
+class Target:
+    """One endpoint to stream from: where, what body, and the bytes that mark a content delta."""
+
+    name: str
+    url: str
+    body: bytes
+    marker: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    ca_certs: str | None = None
+
+
+@dataclass
+class Result:
+    """One streamed request as the client saw it."""
+
+    status: int = 0
+    ttft: float | None = None  # seconds from send to the first content delta
+    t_second: float | None = None  # seconds to the second SSE frame
+    frames: int = 0  # SSE frames (blank-line separated)
+    deltas: int = 0  # content deltas (marker count)
+    overhead_ms: float | None = None  # codexd's x-codexd-overhead-ms header
+    total: float = 0.0
+    error: str | None = None
+
+
+def make_client(max_clients: int) -> CurlAsyncHTTPClient:
+    """A private curl client with ``max_clients`` handles."""
+    return CurlAsyncHTTPClient(force_instance=True, max_clients=max_clients, max_body_size=1 << 40)
+
+
+async def stream(
+    client: CurlAsyncHTTPClient,
+    target: Target,
+    request_timeout: float = 60.0,
+    on_frames: Callable[[Result], None] | None = None,
+) -> Result:
+    """POST ``target`` and read its SSE answer to the end, counting frames and deltas incrementally."""
+    res = Result()
+    marker, tails = target.marker, [b"", b""]
+    t0 = time.perf_counter()
+
+    def on_chunk(chunk: bytes) -> None:
+        buf = tails[0] + chunk
+        found = buf.count(marker)
+        if found and res.ttft is None:
+            res.ttft = time.perf_counter() - t0
+        res.deltas += found
+        tails[0] = buf[-(len(marker) - 1) :]
+        before = res.frames
+        res.frames += (tails[1] + chunk).count(b"\n\n")
+        tails[1] = chunk[-1:]
+        if before < 2 <= res.frames:
+            res.t_second = time.perf_counter() - t0
+        if on_frames is not None and res.frames != before:
+            on_frames(res)
+
+    def on_header(line: str) -> None:
+        if line.lower().startswith("x-codexd-overhead-ms:"):
+            res.overhead_ms = float(line.split(":", 1)[1])
+
+    request = HTTPRequest(
+        target.url,
+        method="POST",
+        body=target.body,
+        headers={"Content-Type": "application/json", "Accept": "text/event-stream", **target.headers},
+        streaming_callback=on_chunk,
+        header_callback=on_header,
+        request_timeout=request_timeout,
+        connect_timeout=10,
+        ca_certs=target.ca_certs,
+        validate_cert=True,
+    )
+    try:
+        response = await client.fetch(request, raise_error=False)
+        res.status = response.code
+        if response.code != 200:
+            res.error = f"HTTP {response.code}"
+    except (HTTPClientError, OSError) as exc:
+        res.error = str(exc)
+    res.total = time.perf_counter() - t0
+    return res
+
+
+async def run_many(n: int, concurrency: int, job: Callable[[], Awaitable[Result]]) -> tuple[list[Result], float]:
+    """Run ``job`` ``n`` times with ``concurrency`` in flight; the results and the wall time."""
+    results: list[Result] = []
+    remaining = [n]
+
+    async def worker() -> None:
+        while remaining[0] > 0:
+            remaining[0] -= 1
+            results.append(await job())
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+    return results, time.perf_counter() - t0
+
+
+def bodies() -> dict[str, bytes]:
+    """Request bodies per dialect; ``direct`` is a body the backend itself accepts."""
+    user = [{"role": "user", "content": "Say hello."}]
+    return {
+        "chat": json.dumps({"model": "gpt-5.5", "stream": True, "messages": user}).encode(),
+        "responses": json.dumps({"model": "gpt-5.5", "stream": True, "input": "Say hello."}).encode(),
+        "messages": json.dumps(
+            {"model": "claude-sonnet-4-5", "max_tokens": 1024, "stream": True, "messages": user}
+        ).encode(),
+        "direct": json.dumps(
+            {
+                "model": "gpt-5.5",
+                "stream": True,
+                "store": False,
+                "instructions": "Be brief.",
+                "input": [
+                    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say hello."}]}
+                ],
+            }
+        ).encode(),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by nearest rank; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def summary(results: list[Result]) -> dict[str, Any]:
+    """Counts of successes and errors, for the JSON."""
+    errors = [r.error for r in results if r.error]
+    return {
+        "requests": len(results),
+        "ok": len(results) - len(errors),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }

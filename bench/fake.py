@@ -1,0 +1,100 @@
+"""The fake Codex backend as its own process, over HTTPS, for the benchmark.
+
+``python -m bench.fake --cert C --key K`` prints its port on stdout, then serves until killed. The
+answer script is global and set by ``POST /bench/mode {"deltas": n, "interval": s, "reasoning": bool}``
+(phases run one after another). Events are pre-encoded once per mode, the request log is not kept and
+pauses are plain sleeps, so the fake spends as little CPU as it can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import ssl
+import sys
+from typing import Any
+
+from tornado import web
+
+from tests.fakes import backend
+from tests.fakes.scripts import Builder, Script, Step
+
+
+def build_script(deltas: int, interval: float, reasoning: bool) -> Script:
+    """One text answer of ``deltas`` output_text.delta events, every event ``interval`` s apart."""
+    builder = Builder().start()
+    if reasoning:
+        builder.reasoning(encrypted=None)
+    pieces = [f"tok{i} " for i in range(deltas)]
+    events = builder.text("".join(pieces), pieces=pieces).completed()
+    steps = [Step(raw=f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode()) for e in events]
+    return Script(steps=steps, interval=interval)
+
+
+BY_MODEL: dict[str, Script] = {}  # model name -> script, for background streams
+
+
+class BenchResponses(backend.ResponsesHandler):
+    """The fake's Responses handler without the request log and the 20 ms close polling."""
+
+    def record(self) -> Any:
+        try:
+            self.body = json.loads(self.request.body)
+        except ValueError:
+            self.body = None
+        return self.body
+
+    async def play(self, script: Script) -> None:
+        model = self.body.get("model") if isinstance(self.body, dict) else None
+        await super().play(BY_MODEL.get(model, script) if isinstance(model, str) else script)
+
+    async def _sleep_watching(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class ModeHandler(web.RequestHandler):
+    """``POST /bench/mode``: replace the script every request gets (or, with ``model``, the script for
+    requests naming that model: background load beside the measured requests); answers the event count."""
+
+    def initialize(self, state: backend.BackendState) -> None:
+        self.state = state
+
+    def post(self) -> None:
+        spec = json.loads(self.request.body)
+        script = build_script(int(spec["deltas"]), float(spec.get("interval", 0.0)), bool(spec.get("reasoning")))
+        if spec.get("model"):
+            BY_MODEL[spec["model"]] = script
+        else:
+            self.state.default = script
+        self.finish({"events": len(script.steps)})
+
+
+async def serve(cert: str, key: str) -> None:
+    """Start the fake on a free loopback port and print it."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    backend.ResponsesHandler = BenchResponses  # type: ignore[misc]  # start_backend routes by this name
+    fake = backend.start_backend(ssl_options=context)
+    fake.state.default = build_script(8, 0.0, True)
+    app = fake.server.request_callback
+    assert isinstance(app, web.Application)
+    app.wildcard_router.add_rules([(r"/bench/mode", ModeHandler, {"state": fake.state})])
+    print(fake.port, flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    """Parse the two PEM paths and serve forever."""
+    parser = argparse.ArgumentParser(prog="bench.fake")
+    parser.add_argument("--cert", required=True)
+    parser.add_argument("--key", required=True)
+    args = parser.parse_args()
+    try:
+        asyncio.run(serve(args.cert, args.key))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

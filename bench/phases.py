@@ -1,0 +1,205 @@
+"""The measurements, one coroutine per phase; each returns a JSON-ready dict."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tornado.httpclient import HTTPRequest
+
+from bench.client import Result, Target, make_client, percentile, run_many, stream, summary
+from bench.procs import cpu_seconds, rss_kib
+
+
+@dataclass
+class Ctx:
+    """What every phase needs: the targets, the fake's control URL, codexd's pid."""
+
+    targets: dict[str, Target]  # "direct", "chat", "responses", "messages" (when wired)
+    fake_url: str
+    ca: str
+    pid: int
+
+
+async def set_mode(ctx: Ctx, deltas: int, interval: float = 0.0, reasoning: bool = False, model: str = "") -> int:
+    """Tell the fake what to answer (to requests for ``model`` only, if given); the events per answer."""
+    client = make_client(1)
+    body = json.dumps({"deltas": deltas, "interval": interval, "reasoning": reasoning, "model": model})
+    answer = await client.fetch(HTTPRequest(f"{ctx.fake_url}/bench/mode", method="POST", body=body, ca_certs=ctx.ca))
+    client.close()
+    return int(json.loads(answer.body)["events"])
+
+
+def _ms(values: list[float | None], q: float) -> float:
+    return round(percentile([v * 1000 for v in values if v is not None], q), 3)
+
+
+BACKGROUND_MODEL = "bench-background"
+
+
+async def _background(ctx: Ctx, streams: int) -> Callable[[], Awaitable[None]]:
+    """``streams`` paced chat streams through codexd (an event every 20 ms, about 2 s each), restarted as
+    they end; awaiting the returned function lets the running ones finish and stops them."""
+    await set_mode(ctx, deltas=100, interval=0.02, model=BACKGROUND_MODEL)
+    chat = ctx.targets["chat"]
+    body = json.loads(chat.body)
+    target = Target("background", chat.url, json.dumps({**body, "model": BACKGROUND_MODEL}).encode(), chat.marker)
+    client = make_client(streams)
+    running = [True]
+
+    async def keep() -> None:
+        while running[0]:
+            await stream(client, target)
+
+    tasks = [asyncio.ensure_future(keep()) for _ in range(streams)]
+    await asyncio.sleep(1.0)
+
+    async def stop() -> None:
+        running[0] = False
+        await asyncio.gather(*tasks)
+        client.close()
+
+    return stop
+
+
+async def ttft(ctx: Ctx, name: str, n: int, concurrency: int, background: int = 0) -> dict[str, Any]:
+    """TTFT via codexd (first content delta) minus direct (first output_text.delta), p50 and p99.
+
+    ``concurrency`` > 1 is a closed loop (saturation: the numbers include queueing); ``background``
+    keeps that many paced streams open through codexd while sequential requests are measured.
+    """
+    await set_mode(ctx, deltas=8, reasoning=True)
+    stop_background = await _background(ctx, background) if background else None
+    client = make_client(max(concurrency, 2))
+    direct, via = ctx.targets["direct"], ctx.targets[name]
+    await run_many(2 * concurrency, concurrency, lambda: stream(client, direct))  # warm the connections
+    await run_many(2 * concurrency, concurrency, lambda: stream(client, via))
+    d_res: list[Result] = []
+    c_res: list[Result] = []
+    if concurrency == 1:  # alternate, so any drift of the machine hits both sides alike
+        for _ in range(n):
+            d_res.append(await stream(client, direct))
+            c_res.append(await stream(client, via))
+    else:
+        d_res, _ = await run_many(n, concurrency, lambda: stream(client, direct))
+        c_res, _ = await run_many(n, concurrency, lambda: stream(client, via))
+    client.close()
+    if stop_background is not None:
+        await stop_background()
+    d50, d99 = _ms([r.ttft for r in d_res], 0.5), _ms([r.ttft for r in d_res], 0.99)
+    c50, c99 = _ms([r.ttft for r in c_res], 0.5), _ms([r.ttft for r in c_res], 0.99)
+    return {
+        "endpoint": name,
+        "concurrency": concurrency,
+        "background_streams": background,
+        "requests": n,
+        "direct_p50_ms": d50,
+        "direct_p99_ms": d99,
+        "codexd_p50_ms": c50,
+        "codexd_p99_ms": c99,
+        "overhead_p50_ms": round(c50 - d50, 3),
+        "overhead_p99_ms": round(c99 - d99, 3),
+        "header_overhead_p50_ms": _ms(
+            [r.overhead_ms / 1000 if r.overhead_ms is not None else None for r in c_res], 0.5
+        ),
+        "header_overhead_p99_ms": _ms(
+            [r.overhead_ms / 1000 if r.overhead_ms is not None else None for r in c_res], 0.99
+        ),
+        "direct": summary(d_res),
+        "codexd": summary(c_res),
+    }
+
+
+async def throughput(ctx: Ctx, name: str, clients: int, rounds: int, deltas: int) -> dict[str, Any]:
+    """Deltas/s to ``clients`` concurrent streams (0 ms between events) and codexd CPU per 10k events."""
+    events = await set_mode(ctx, deltas=deltas)
+    client = make_client(clients)
+    n = clients * rounds
+    direct_res, direct_wall = await run_many(n, clients, lambda: stream(client, ctx.targets["direct"]))
+    cpu0 = cpu_seconds(ctx.pid)
+    res, wall = await run_many(n, clients, lambda: stream(client, ctx.targets[name]))
+    cpu = cpu_seconds(ctx.pid) - cpu0
+    client.close()
+    ok = [r for r in res if r.error is None]
+    translated = len(ok) * events
+    return {
+        "endpoint": name,
+        "clients": clients,
+        "streams": n,
+        "upstream_events_per_stream": events,
+        "deltas_received": sum(r.deltas for r in ok),
+        "wall_s": round(wall, 3),
+        "deltas_per_s": round(sum(r.deltas for r in ok) / wall, 1),
+        "direct_deltas_per_s": round(sum(r.deltas for r in direct_res) / direct_wall, 1),
+        "codexd_cpu_s": round(cpu, 3),
+        "translated_events": translated,
+        "cpu_s_per_10k_events": round(cpu / translated * 10_000, 4) if translated else None,
+        "events_per_cpu_s": round(translated / cpu, 1) if cpu else None,
+        "codexd": summary(res),
+    }
+
+
+async def concurrency(ctx: Ctx, streams: int, deltas: int, interval: float, deadline: float) -> dict[str, Any]:
+    """``streams`` open chat streams on a slow upstream: all progress (>= 2 frames), RSS per stream."""
+    await set_mode(ctx, deltas=deltas, interval=interval)
+    await asyncio.sleep(0.5)
+    rss0 = rss_kib(ctx.pid)
+    client = make_client(streams)
+    progressed: set[int] = set()
+
+    def on_frames(res: Result) -> None:
+        if res.frames >= 2:
+            progressed.add(id(res))
+
+    t0 = time.perf_counter()
+    timeout = deadline + (deltas + 10) * interval
+    tasks = [asyncio.ensure_future(stream(client, ctx.targets["chat"], timeout, on_frames)) for _ in range(streams)]
+    peak = rss_at_all = rss0
+    all_at = None
+    while time.perf_counter() - t0 < deadline:
+        peak = max(peak, rss_kib(ctx.pid))
+        if len(progressed) >= streams:
+            all_at = time.perf_counter() - t0
+            rss_at_all = rss_kib(ctx.pid)
+            break
+        await asyncio.sleep(0.1)
+    progressed_at_deadline = len(progressed)
+    results = await asyncio.gather(*tasks)
+    client.close()
+    seconds = [r.t_second for r in results if r.t_second is not None]
+    return {
+        "streams": streams,
+        "upstream_interval_s": interval,
+        "deadline_s": deadline,
+        "progressed": progressed_at_deadline,
+        "starved": streams - progressed_at_deadline,
+        "all_progressed_after_s": round(all_at, 3) if all_at else None,
+        "second_frame_p50_s": round(percentile(seconds, 0.5), 3),
+        "second_frame_max_s": round(max(seconds), 3) if seconds else None,
+        "rss_before_kib": rss0,
+        "rss_all_open_kib": rss_at_all,
+        "rss_peak_kib": peak,
+        "rss_per_stream_kib": round((max(rss_at_all, peak) - rss0) / streams, 2),
+        "completed": summary(list(results)),
+    }
+
+
+async def churn(ctx: Ctx, n: int, concurrency: int) -> dict[str, Any]:
+    """``n`` short chat requests, then idle RSS after a short settle."""
+    await set_mode(ctx, deltas=8, reasoning=True)
+    client = make_client(concurrency)
+    res, wall = await run_many(n, concurrency, lambda: stream(client, ctx.targets["chat"]))
+    client.close()
+    await asyncio.sleep(1.0)
+    return {
+        "requests": n,
+        "concurrency": concurrency,
+        "wall_s": round(wall, 3),
+        "requests_per_s": round(n / wall, 1),
+        "rss_after_kib": rss_kib(ctx.pid),
+        "codexd": summary(res),
+    }

@@ -1,0 +1,200 @@
+"""The processes under test: TLS files, the fake backend and codexd as subprocesses, /proc readings."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.fakes.tokens import ACCOUNT_ID, auth_document, write_auth
+
+REPO = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a certificate for 127.0.0.1 signed by it (openssl CLI): (ca, cert, key)."""
+    ca_key, ca, key, csr, cert = (folder / n for n in ("ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem"))
+    ext = folder / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def run(*args: str) -> None:
+        subprocess.run(args, check=True, capture_output=True)
+
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=codexd bench CA",
+    )
+    run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
+    return ca, cert, key
+
+
+def raise_fd_limit(wanted: int = 8192) -> int:
+    """Raise RLIMIT_NOFILE (children inherit it, as codexd's systemd unit would set it); the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port() -> int:
+    """An unused loopback port (closed again; a tiny race is acceptable here)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` in KiB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def start_fake(cert: Path, key: Path) -> tuple[subprocess.Popen[str], int]:
+    """The fake backend process and its port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.fake", "--cert", str(cert), "--key", str(key)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.strip():
+        proc.kill()
+        raise RuntimeError("the fake backend did not start")
+    return proc, int(line)
+
+
+@dataclass
+class Codexd:
+    """A running codexd subprocess."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    startup_s: float
+    access_token: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def write_config(folder: Path, fake_port: int, ca: Path, max_clients: int) -> tuple[Path, Path, str]:
+    """codexd's TOML config and a CODEX_HOME with a valid login; (config, codex_home, access token)."""
+    home = folder / "codex-home"
+    doc = auth_document(expires_in=86400)
+    write_auth(home / "auth.json", doc)
+    base = f"https://127.0.0.1:{fake_port}"
+    config = folder / "codexd.toml"
+    config.write_text(
+        '[server]\nhost = "127.0.0.1"\n'
+        f'[upstream]\nchatgpt_base_url = "{base}/backend-api/codex"\nrefresh_url = "{base}/oauth/token"\n'
+        f'ca_bundle = "{ca}"\nmax_clients = {max_clients}\nidle_timeout = 60.0\n'
+        '[log]\nlevel = "warning"\n'
+    )
+    return config, home, str(doc["tokens"]["access_token"])
+
+
+def start_codexd(config: Path, home: Path, token: str, ca: Path, profile: Path | None = None) -> Codexd:
+    """Start ``python -m codexd serve`` and wait for /health; the start-up time is Popen to first 200."""
+    port = free_port()
+    runner = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    cmd = [sys.executable, *runner, "-m", "codexd", "serve", "--config", str(config), "--port", str(port)]
+    # SSL_CERT_FILE (set on many machines) would beat the file's ca_bundle; CODEXD_CA_BUNDLE beats both.
+    env = {**os.environ, "CODEX_HOME": str(home), "CODEXD_CA_BUNDLE": str(ca)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    while time.perf_counter() - t0 < 20:
+        if proc.poll() is not None:
+            raise RuntimeError(f"codexd exited with {proc.returncode} during start-up")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return Codexd(proc, port, time.perf_counter() - t0, token)
+        except OSError:
+            pass
+        time.sleep(0.005)
+    proc.kill()
+    raise RuntimeError("codexd did not answer /health within 20 s")
+
+
+def version_time(repeats: int = 3) -> float:
+    """Median wall time of ``python -m codexd --version`` (no ``codexd`` script is installed in the venv)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "codexd", "--version"], cwd=REPO, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+DIRECT_HEADERS = {"ChatGPT-Account-ID": ACCOUNT_ID}

@@ -1,0 +1,194 @@
+"""The printed table, the issue's targets (PASS/MISS) and the cProfile summary."""
+
+from __future__ import annotations
+
+import pstats
+from pathlib import Path
+from typing import Any
+
+
+def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue with its measured value and PASS/MISS."""
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, value: Any, limit: float, below: bool = True) -> None:
+        ok = value is not None and (value <= limit if below else value >= limit)
+        rows.append({"target": name, "value": value, "limit": limit, "result": "PASS" if ok else "MISS"})
+
+    for t in out.get("ttft", []):
+        if t["background_streams"] and t["endpoint"] != "responses":
+            label = f"{t['endpoint']} TTFT overhead %s ms ({t['background_streams']} streams open)"
+            add(label % "p50", t["overhead_p50_ms"], 1.0)
+            add(label % "p99", t["overhead_p99_ms"], 5.0)
+    for t in out.get("throughput", []):
+        add(
+            f"{t['endpoint']} translated events/s per core ({t['clients']} clients)",
+            t["events_per_cpu_s"],
+            30_000,
+            below=False,
+        )
+    c = out.get("concurrency")
+    if c:
+        add(f"{c['streams']} open streams: starved", c["starved"], 0)
+        add(f"{c['streams']} open streams: RSS KiB per stream", c["rss_per_stream_kib"], 64)
+    s = out["startup"]
+    add("idle RSS after start, MiB", round(s["idle_rss_kib"] / 1024, 1), 50)
+    if "churn" in out:
+        add(
+            f"idle RSS after {out['churn']['requests']} requests, MiB",
+            round(out["churn"]["rss_after_kib"] / 1024, 1),
+            50,
+        )
+    add("start-up to /health, s", s["health_s"], 0.5)
+    add("codexd --version, s", s["version_s"], 0.3)
+    return rows
+
+
+def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    print(f"\n== {title}")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    for row in [header, *rows]:
+        print("  ".join(str(x).rjust(w) for x, w in zip(row, widths, strict=False)))
+
+
+def print_report(out: dict[str, Any]) -> None:
+    """Everything in ``out`` as plain tables."""
+    m = out["machine"]
+    print(
+        f"codexd benchmark — {m['nproc']} CPU(s), {m['cpu']}, Python {m['python']}, "
+        f"load at start {m['load_avg_at_start']}, fd limit {out['fd_limit']}, quick={out['quick']}"
+    )
+    s = out["startup"]
+    print(
+        f"start-up to /health {s['health_s']} s (runs {s['all_s']}), --version {s['version_s']} s, "
+        f"idle RSS {s['idle_rss_kib']} KiB"
+    )
+    if not out.get("messages_available"):
+        print("TODO: /v1/messages is not wired in codexd yet (404): messages TTFT and throughput not measured")
+    if out.get("ttft"):
+        _table(
+            "TTFT (ms; direct = fake's first output_text.delta, codexd = first content delta; conc = closed-loop"
+            " clients, > 1 saturates the machine so it includes queueing; bg = paced streams kept open in codexd)",
+            [
+                "endpoint",
+                "conc",
+                "bg",
+                "n",
+                "direct p50",
+                "p99",
+                "codexd p50",
+                "p99",
+                "overhead p50",
+                "p99",
+                "hdr p50",
+                "hdr p99",
+                "errors",
+            ],
+            [
+                [
+                    t["endpoint"],
+                    t["concurrency"],
+                    t["background_streams"],
+                    t["requests"],
+                    t["direct_p50_ms"],
+                    t["direct_p99_ms"],
+                    t["codexd_p50_ms"],
+                    t["codexd_p99_ms"],
+                    t["overhead_p50_ms"],
+                    t["overhead_p99_ms"],
+                    t["header_overhead_p50_ms"],
+                    t["header_overhead_p99_ms"],
+                    t["direct"]["errors"] + t["codexd"]["errors"],
+                ]
+                for t in out["ttft"]
+            ],
+        )
+    if out.get("throughput"):
+        _table(
+            "Streaming throughput (0 ms between upstream events)",
+            [
+                "endpoint",
+                "clients",
+                "streams",
+                "deltas/s codexd",
+                "deltas/s direct",
+                "codexd CPU s",
+                "CPU s/10k ev",
+                "events/CPU s",
+                "errors",
+            ],
+            [
+                [
+                    t["endpoint"],
+                    t["clients"],
+                    t["streams"],
+                    t["deltas_per_s"],
+                    t["direct_deltas_per_s"],
+                    t["codexd_cpu_s"],
+                    t["cpu_s_per_10k_events"],
+                    t["events_per_cpu_s"],
+                    t["codexd"]["errors"],
+                ]
+                for t in out["throughput"]
+            ],
+        )
+    c = out.get("concurrency")
+    if c:
+        print(f"\n== {c['streams']} open streams, upstream event every {c['upstream_interval_s']} s")
+        print(
+            f"progressed (>= 2 frames) within {c['deadline_s']} s: {c['progressed']}, starved {c['starved']}, "
+            f"all after {c['all_progressed_after_s']} s; 2nd frame p50 {c['second_frame_p50_s']} s, "
+            f"max {c['second_frame_max_s']} s; RSS {c['rss_before_kib']} -> {c['rss_all_open_kib']} KiB "
+            f"(peak {c['rss_peak_kib']}) = {c['rss_per_stream_kib']} KiB/stream; "
+            f"completed ok {c['completed']['ok']}, errors {c['completed']['errors']}"
+        )
+    if out.get("rss_timeline"):
+        print("\n== codexd RSS (KiB) after each phase: " + ", ".join(f"{k} {v}" for k, v in out["rss_timeline"]))
+    if "churn" in out:
+        ch = out["churn"]
+        print(
+            f"\n== {ch['requests']} chat requests at {ch['concurrency']} concurrent: {ch['requests_per_s']} req/s, "
+            f"errors {ch['codexd']['errors']}; idle RSS after: {ch['rss_after_kib']} KiB"
+        )
+    if out.get("profile"):
+        _table(
+            "cProfile, top cumulative functions in codexd/",
+            ["cum s", "own s", "calls", "function"],
+            [[p["cumtime"], p["tottime"], p["calls"], p["function"]] for p in out["profile"]["codexd"]],
+        )
+        _table(
+            "cProfile, top own-time functions overall",
+            ["own s", "cum s", "calls", "function"],
+            [[p["tottime"], p["cumtime"], p["calls"], p["function"]] for p in out["profile"]["own"]],
+        )
+    _table(
+        "Targets (issue 6)",
+        ["result", "value", "limit", "target"],
+        [[t["result"], t["value"], t["limit"], t["target"]] for t in out["targets"]],
+    )
+
+
+def profile_top(path: Path, n: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """The top ``n`` codexd/ functions by cumulative time, and the top ``n`` overall by own time."""
+    stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+    rows = [
+        {
+            "function": f"{Path(f).parent.name}/{Path(f).name}:{line}({name})",
+            "file": f,
+            "calls": nc,
+            "tottime": round(tt, 3),
+            "cumtime": round(ct, 3),
+        }
+        for (f, line, name), (_cc, nc, tt, ct, _callers) in stats.items()
+    ]
+    mine = [
+        r
+        for r in rows
+        if "/codexd/" in r["file"]
+        and "/bench/" not in r["file"]
+        and not r["file"].endswith("__main__.py")
+        and "cli/" not in r["file"]
+    ]
+    mine.sort(key=lambda r: -r["cumtime"])
+    rows.sort(key=lambda r: -r["tottime"])
+    return {"codexd": mine[:n], "own": rows[:n]}

@@ -1,0 +1,192 @@
+"""``python -m bench``: start the fake backend (HTTPS, private CA) and codexd as subprocesses, measure
+codexd against the fake reached directly in the same run, print a table with the issue's targets and
+write JSON (``--json``, default /tmp/codexd-bench.json).
+
+Phases: start-up and ``--version`` time, idle RSS; TTFT overhead (sequential and 32 concurrent);
+streaming throughput and CPU per 10k translated events (32 and 256 clients); N open slow streams
+(progress and RSS per stream); idle RSS after many requests. ``--profile OUT`` instead runs codexd under
+cProfile for the throughput phase only and prints its top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import phases
+from bench.client import Target, bodies, make_client
+from bench.procs import (
+    DIRECT_HEADERS,
+    raise_fd_limit,
+    rss_kib,
+    start_codexd,
+    start_fake,
+    tls_files,
+    version_time,
+    write_config,
+)
+from bench.report import print_report, profile_top, targets
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options; ``--quick`` shrinks every count."""
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small counts (< 60 s)")
+    p.add_argument("--requests", type=int, help="TTFT requests per variant (default 200; quick 40)")
+    p.add_argument("--streams", type=int, help="open slow streams (default 1000; quick 50)")
+    p.add_argument("--churn", type=int, help="requests before the second idle RSS (default 10000; quick 300)")
+    p.add_argument("--deltas", type=int, help="deltas per stream in the throughput phase (default 200; quick 50)")
+    p.add_argument("--background", type=int, help="paced streams open during TTFT (default 32; quick 4)")
+    p.add_argument("--json", type=Path, default=Path("/tmp/codexd-bench.json"), help="where to write results")
+    p.add_argument("--profile", type=Path, help="run codexd under cProfile (throughput phase only), dump here")
+    args = p.parse_args(argv)
+    q = args.quick
+    args.requests = args.requests or (40 if q else 200)
+    args.streams = args.streams or (50 if q else 1000)
+    args.churn = args.churn if args.churn is not None else (300 if q else 10_000)
+    args.background = args.background or (4 if q else 32)
+    args.deltas = args.deltas or (50 if q else 200)
+    return args
+
+
+async def probe_messages(url: str) -> bool:
+    """Whether codexd serves /v1/messages yet (404 means the route is not wired)."""
+    client = make_client(1)
+    answer = await client.fetch(
+        f"{url}/v1/messages",
+        method="POST",
+        body=bodies()["messages"],
+        headers={"Content-Type": "application/json"},
+        raise_error=False,
+    )
+    client.close()
+    return answer.code == 200
+
+
+async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]) -> None:
+    """Every phase in turn, filling ``out``."""
+    names = ["chat"] + (["messages"] if "messages" in ctx.targets else [])
+    rounds = 1 if args.quick else 4
+    if args.profile:
+        out["throughput"] = [await phases.throughput(ctx, "chat", 32, rounds, args.deltas)]
+        return
+    out["rss_timeline"] = [("start", rss_kib(ctx.pid))]
+    out["ttft"] = []
+    for name in [*names, "responses"]:
+        out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1))
+        out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, background=args.background))
+        out["ttft"].append(await phases.ttft(ctx, name, args.requests, min(32, args.requests)))
+    out["rss_timeline"].append(("ttft", rss_kib(ctx.pid)))
+    out["throughput"] = []
+    for name in names:
+        for clients in (4, 32) if args.quick else (32, 256):
+            out["throughput"].append(
+                await phases.throughput(ctx, name, clients, rounds if clients <= 32 else 1, args.deltas)
+            )
+    out["rss_timeline"].append(("throughput", rss_kib(ctx.pid)))
+    out["churn"] = await phases.churn(ctx, args.churn, 32)
+    out["rss_timeline"].append(("churn", rss_kib(ctx.pid)))
+    slow_deltas = 4 if args.quick else 8
+    out["concurrency"] = await phases.concurrency(ctx, args.streams, slow_deltas, 0.5, 20.0 if args.quick else 30.0)
+    await asyncio.sleep(1.0)
+    out["rss_timeline"].append(("concurrency", rss_kib(ctx.pid)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0 when every phase ran (targets missed do not fail the run)."""
+    args = parse(argv)
+    fd_limit = raise_fd_limit()
+    t_start = time.time()
+    with tempfile.TemporaryDirectory(prefix="codexd-bench-") as tmp:
+        folder = Path(tmp)
+        ca, cert, key = tls_files(folder)
+        fake, fake_port = start_fake(cert, key)
+        config, home, token = write_config(folder, fake_port, ca, max_clients=max(256, args.streams + 64))
+        codexd = None
+        try:
+            startups = []
+            for _ in range(1 if args.quick or args.profile else 3):
+                if codexd is not None:
+                    codexd.stop()
+                codexd = start_codexd(config, home, token, ca, args.profile)
+                startups.append(codexd.startup_s)
+            assert codexd is not None
+            time.sleep(0.5)
+            out: dict[str, Any] = {
+                "machine": machine(),
+                "fd_limit": fd_limit,
+                "quick": args.quick,
+                "startup": {
+                    "health_s": round(sorted(startups)[len(startups) // 2], 4),
+                    "all_s": [round(s, 4) for s in startups],
+                    "version_s": round(version_time(), 4),
+                    "idle_rss_kib": rss_kib(codexd.proc.pid),
+                },
+            }
+            fake_url = f"https://127.0.0.1:{fake_port}"
+            direct = Target(
+                "direct",
+                f"{fake_url}/backend-api/codex/responses",
+                bodies()["direct"],
+                b"event: response.output_text.delta",
+                {"Authorization": f"Bearer {token}", **DIRECT_HEADERS},
+                str(ca),
+            )
+            tgts = {
+                "direct": direct,
+                "chat": Target("chat", f"{codexd.url}/v1/chat/completions", bodies()["chat"], b'"delta":{"content":"'),
+                "responses": Target(
+                    "responses",
+                    f"{codexd.url}/v1/responses",
+                    bodies()["responses"],
+                    b"event: response.output_text.delta",
+                ),
+            }
+            loop = asyncio.new_event_loop()
+            if loop.run_until_complete(probe_messages(codexd.url)):
+                tgts["messages"] = Target(
+                    "messages", f"{codexd.url}/v1/messages", bodies()["messages"], b'"text_delta"'
+                )
+            out["messages_available"] = "messages" in tgts
+            ctx = phases.Ctx(tgts, fake_url, str(ca), codexd.proc.pid)
+            loop.run_until_complete(measure(args, ctx, out))
+            loop.close()
+        finally:
+            if codexd is not None:
+                codexd.stop()
+            fake.terminate()
+            fake.wait(10)
+        out["elapsed_s"] = round(time.time() - t_start, 1)
+        if args.profile:
+            out["profile"] = profile_top(args.profile)
+        out["targets"] = targets(out)
+    print_report(out)
+    args.json.write_text(json.dumps(out, indent=2))
+    print(f"\nJSON written to {args.json}")
+    return 0
+
+
+def machine() -> dict[str, Any]:
+    """nproc, the CPU model and the Python version."""
+    import os
+
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": sys.version.split()[0],
+        "load_avg_at_start": os.getloadavg(),
+    }

@@ -1,0 +1,60 @@
+"""The benchmark runs end to end in its smallest mode and reports a number for every section.
+
+Speed targets live in the benchmark (``python -m bench``), not here: this only proves it still works.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--requests",
+        "5",
+        "--streams",
+        "4",
+        "--churn",
+        "20",
+        "--deltas",
+        "10",
+        "--json",
+        str(out),
+    ]
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Targets" in run.stdout
+    data = json.loads(out.read_text())
+
+    assert _number(data["startup"]["health_s"]) and _number(data["startup"]["version_s"])
+    assert _number(data["startup"]["idle_rss_kib"]) and data["startup"]["idle_rss_kib"] > 0
+    endpoints = {t["endpoint"] for t in data["ttft"]}
+    assert {"chat", "responses"} <= endpoints
+    for t in data["ttft"]:
+        assert t["codexd"]["errors"] == 0 and t["direct"]["errors"] == 0, t
+        for key in ("direct_p50_ms", "codexd_p50_ms", "overhead_p50_ms", "overhead_p99_ms", "header_overhead_p50_ms"):
+            assert _number(t[key]), (key, t)
+    assert data["throughput"]
+    for t in data["throughput"]:
+        assert t["codexd"]["errors"] == 0, t
+        assert t["deltas_received"] == t["streams"] * 10
+        assert _number(t["deltas_per_s"]) and _number(t["cpu_s_per_10k_events"])
+    conc = data["concurrency"]
+    assert conc["streams"] == 4 and conc["starved"] == 0 and _number(conc["rss_per_stream_kib"])
+    assert data["churn"]["codexd"]["errors"] == 0 and _number(data["churn"]["rss_after_kib"])
+    assert data["targets"] and all(t["result"] in ("PASS", "MISS") for t in data["targets"])
