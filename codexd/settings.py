@@ -27,6 +27,9 @@ class Key:
     default: Any
     env: tuple[str, ...] = ()
     help: str = ""
+    # Machine-wide variables other programs read too (HTTPS_PROXY, SSL_CERT_FILE): they stand in for the
+    # default, but the user's own file, codexd's variables and flags win over them.
+    fallback_env: tuple[str, ...] = ()
 
     @property
     def attr(self) -> str:
@@ -55,8 +58,8 @@ KEYS: tuple[Key, ...] = (
     Key("upstream.chatgpt_base_url", str, "https://chatgpt.com/backend-api/codex", ("CODEXD_CHATGPT_BASE_URL",)),
     Key("upstream.openai_base_url", str, "https://api.openai.com/v1", ("CODEXD_OPENAI_BASE_URL",)),
     Key("upstream.refresh_url", str, "https://auth.openai.com/oauth/token", ("CODEX_REFRESH_TOKEN_URL_OVERRIDE",)),
-    Key("upstream.proxy", str, "", ("CODEXD_HTTPS_PROXY", "HTTPS_PROXY", "https_proxy"), "HTTP(S) proxy URL"),
-    Key("upstream.ca_bundle", str, "", ("CODEXD_CA_BUNDLE", "SSL_CERT_FILE"), "PEM file of trusted CAs"),
+    Key("upstream.proxy", str, "", ("CODEXD_HTTPS_PROXY",), "HTTP(S) proxy URL", ("HTTPS_PROXY", "https_proxy")),
+    Key("upstream.ca_bundle", str, "", ("CODEXD_CA_BUNDLE",), "PEM file of trusted CAs", ("SSL_CERT_FILE",)),
     Key("upstream.idle_timeout", float, 300.0, (), "seconds of upstream silence before a stream fails"),
     Key("upstream.connect_timeout", float, 10.0, (), "seconds to connect (TCP and TLS)"),
     Key("upstream.max_clients", int, 256, (), "concurrent upstream requests"),
@@ -234,6 +237,11 @@ def load_settings(
     env = os.environ if env is None else env
     path = path or default_config_path(env)
     values: dict[str, Any] = {k.name: k.default for k in KEYS}
+    for key in KEYS:
+        for var in key.fallback_env:
+            if env.get(var):
+                values[key.name] = parse_text(key, env[var], f"environment variable {var}")
+                break
     values.update(file_values(read_document(path), path))
     for key in KEYS:
         for var in key.env:

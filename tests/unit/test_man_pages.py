@@ -73,7 +73,7 @@ def test_every_config_key_is_documented_with_type_default_and_environment(key: K
     assert f".TP\n.B {key.name}\n" in page, f"{key.name} is missing from codexd.toml.5"
     text = entry(page, key.name)
     assert text.startswith(f"{TYPE_WORDS[key.type]}; default {default_text(key)}"), text
-    for var in key.env:
+    for var in key.env + key.fallback_env:
         assert var in text, f"{key.name}: environment variable {var} is not named"
 
 
@@ -107,7 +107,7 @@ def test_every_command_and_option_is_in_codexd_1() -> None:
 def test_codexd_1_names_every_environment_variable() -> None:
     page = source("codexd.1")
     section = page.split(".SH ENVIRONMENT", 1)[1].split(".SH ", 1)[0]
-    expected = {var for key in KEYS for var in key.env} | {"CODEXD_CONFIG", "CODEX_HOME", "NOTIFY_SOCKET",
+    expected = {var for key in KEYS for var in key.env + key.fallback_env} | {"CODEXD_CONFIG", "CODEX_HOME", "NOTIFY_SOCKET",
                                                            "WATCHDOG_USEC", "LISTEN_FDS"}  # fmt: skip
     assert not {var for var in expected if not re.search(rf"\b{var}\b", section)}
 

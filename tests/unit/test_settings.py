@@ -119,11 +119,25 @@ ENV_OVERRIDES = [
     ("CODEXD_OPENAI_BASE_URL", "http://127.0.0.1:2/v1", "openai_base_url", "http://127.0.0.1:2/v1"),
     ("CODEX_REFRESH_TOKEN_URL_OVERRIDE", "http://127.0.0.1:2/t", "refresh_url", "http://127.0.0.1:2/t"),
     ("CODEXD_HTTPS_PROXY", "http://a.example:1", "proxy", "http://a.example:1"),
+    ("CODEXD_CA_BUNDLE", "/env/ca.pem", "ca_bundle", "/env/ca.pem"),
+]
+# Machine-wide variables replace the default but not the user's file.
+GENERIC_ENV = [
     ("HTTPS_PROXY", "http://b.example:1", "proxy", "http://b.example:1"),
     ("https_proxy", "http://c.example:1", "proxy", "http://c.example:1"),
-    ("CODEXD_CA_BUNDLE", "/env/ca.pem", "ca_bundle", "/env/ca.pem"),
     ("SSL_CERT_FILE", "/env/cert.pem", "ca_bundle", "/env/cert.pem"),
 ]
+
+
+@pytest.mark.parametrize(("var", "text", "attr", "value"), GENERIC_ENV, ids=[e[0] for e in GENERIC_ENV])
+def test_a_machine_wide_variable_beats_the_default_but_not_the_file(
+    tmp_path: Path, var: str, text: str, attr: str, value: Any
+) -> None:
+    file_path = write(tmp_path, FULL_FILE)
+    from_file = getattr(load(file_path), attr)
+    assert from_file != value
+    assert getattr(load(file_path, {var: text}), attr) == from_file
+    assert getattr(load(tmp_path / "absent.toml", {var: text}), attr) == value
 
 
 @pytest.mark.parametrize(("var", "text", "attr", "value"), ENV_OVERRIDES, ids=[e[0] for e in ENV_OVERRIDES])
