@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from codexd.settings import load_settings, refuse_exposure
 
     settings = load_settings(flags_of(args), path=args.config)
+    raise_open_files_limit()
 
     def reload() -> Settings:
         new = load_settings(flags_of(args), path=args.config)
@@ -54,6 +55,22 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(serve(settings, reload))
     except OSError as exc:  # only binding raises one out of the serve loop
         raise listen_error(settings, exc) from None
+
+
+def raise_open_files_limit(want: int = 65536) -> int:
+    """Lift the soft open-files limit towards the hard one: each stream holds two sockets, and the
+    common default soft limit of 1024 would cap codexd near 500 concurrent streams."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+        except (ValueError, OSError):
+            return soft
+    return soft
 
 
 def listen_error(settings: Settings, exc: OSError) -> CodexdError:

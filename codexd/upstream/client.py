@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import pycurl
 from tornado.curl_httpclient import CurlAsyncHTTPClient
 from tornado.httpclient import HTTPRequest
 
@@ -45,6 +46,7 @@ IDENTITY_HEADERS = (
     "version",
 )
 _ALIASES = {"session_id": "session-id", "thread_id": "thread-id"}
+IDLE_CONNECTIONS = 32  # idle upstream connections kept for reuse
 RETRY_BACKOFF = 0.25  # seconds before the one retry of a transient failure
 
 
@@ -90,6 +92,9 @@ class UpstreamClient:
             self._streams = CurlAsyncHTTPClient(
                 force_instance=True, max_clients=self.settings.max_clients, max_body_size=1 << 40
             )
+            # libcurl caches up to 4 idle connections per handle by default; after a burst of streams
+            # that keeps hundreds of TLS connections (and their buffers) alive for nothing.
+            self._streams._multi.setopt(pycurl.M_MAXCONNECTS, IDLE_CONNECTIONS)
         return self._streams
 
     def close(self) -> None:
