@@ -191,6 +191,9 @@ class UpstreamStream:
             self._paused = False
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _parse(events: list[Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for event in events:
@@ -198,7 +201,7 @@ def _parse(events: list[Any]) -> list[dict[str, Any]]:
         if not data or data[0] != "{":
             continue
         try:
-            parsed = json.loads(data)
+            parsed = _DECODER.decode(data)
         except ValueError:
             logger.debug("skipping a non-JSON upstream event (%d bytes)", len(data))
             continue
