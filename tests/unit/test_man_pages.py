@@ -107,8 +107,8 @@ def test_every_command_and_option_is_in_codexd_1() -> None:
 def test_codexd_1_names_every_environment_variable() -> None:
     page = source("codexd.1")
     section = page.split(".SH ENVIRONMENT", 1)[1].split(".SH ", 1)[0]
-    expected = {var for key in KEYS for var in key.env + key.fallback_env} | {"CODEXD_CONFIG", "CODEX_HOME", "NOTIFY_SOCKET",
-                                                           "WATCHDOG_USEC", "LISTEN_FDS"}  # fmt: skip
+    expected = {var for key in KEYS for var in key.env + key.fallback_env}
+    expected |= {"CODEXD_CONFIG", "CODEX_HOME", "NOTIFY_SOCKET", "WATCHDOG_USEC", "LISTEN_FDS"}
     assert not {var for var in expected if not re.search(rf"\b{var}\b", section)}
 
 
