@@ -11,9 +11,11 @@ import contextlib
 import copy
 import datetime as dt
 import fcntl
+import glob
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +25,7 @@ import jwt
 AUTH_CLAIM = "https://api.openai.com/auth"
 
 MISSING = "the file does not exist"
+STALE_TEMP_AGE = 60.0  # a write_atomic temp file this old belongs to a writer killed before its rename
 Signature = tuple[int, int, int]  # (st_mtime_ns, st_ino, st_size): auth.json changed when this changes
 
 
@@ -211,7 +214,20 @@ def write_atomic(path: Path, doc: dict[str, Any]) -> Signature:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    remove_stale_temp_files(target)
     return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+
+def remove_stale_temp_files(target: Path) -> None:
+    """Delete temp files (0600, holding tokens) that writers killed mid-write left beside ``target``.
+
+    Only stale ones: a fresh temp file may belong to another process writing right now.
+    """
+    cutoff = time.time() - STALE_TEMP_AGE
+    for leftover in glob.glob(os.path.join(glob.escape(str(target.parent)), f".{glob.escape(target.name)}.*.tmp")):
+        with contextlib.suppress(OSError):
+            if os.lstat(leftover).st_mtime < cutoff:
+                os.unlink(leftover)
 
 
 async def acquire_lock(lock_path: Path, poll: float = 0.02) -> int:

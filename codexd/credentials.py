@@ -46,6 +46,7 @@ REFRESH_WINDOW = 5 * 60  # refresh when the access token expires within this man
 REFRESH_INTERVAL = 8 * 24 * 3600  # token without a readable exp: refresh when last_refresh is older
 TRANSIENT_BACKOFF = 15.0  # after a transient failure, keep using a still-valid token this long before retrying
 LOCK_TIMEOUT = 30.0
+REUSED_GRACE = 1.0  # after refresh_token_reused, how long to wait for the program that won to write auth.json
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_\-]{6,}[A-Za-z0-9_.\-]*")  # tokens echoed in bodies we did not send
 
 PERMANENT_CODES = {
@@ -269,6 +270,8 @@ class Credentials:
             raise self._transient(f"Could not reach the token endpoint: {type(exc).__name__}: {exc}", secrets) from None
         if status != 200:
             code = _error_code(raw)
+            if code == "refresh_token_reused" and (found := await self._rotated_elsewhere(state)) is not None:
+                return found
             if code in PERMANENT_CODES or status == 401:
                 raise self._permanent(state, status, code)
             text = raw.decode("utf-8", "replace")
@@ -294,6 +297,22 @@ class Credentials:
         logger.info("Refreshed the ChatGPT access token for account %s; it expires %s", mask(auth.account_id), expires)
         self._notify("success")
         return auth
+
+    async def _rotated_elsewhere(self, spent: AuthFile) -> Auth | None:
+        """After ``refresh_token_reused``: the Codex CLI (which ignores our lock) may have redeemed the same
+        token a moment before us and be about to write auth.json. Wait briefly for its tokens."""
+        deadline = time.monotonic() + REUSED_GRACE
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            state = await self._load()
+            if state.auth is None or not state.refresh_token or state.refresh_token == spent.refresh_token:
+                continue
+            logger.info("Another program refreshed the login at the same moment; using its tokens")
+            if self._due(state):
+                return await self._redeem(state)
+            self._notify("reused_other")
+            return state.auth
+        return None
 
     def _permanent(self, state: AuthFile, status: int, code: str) -> CodexdError:
         reason = PERMANENT_CODES.get(code, "the token endpoint refused to refresh the access token")

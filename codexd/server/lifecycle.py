@@ -5,6 +5,7 @@ drain on SIGTERM, reload the configuration on SIGHUP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -29,6 +30,11 @@ logger = logging.getLogger(__name__)
 
 # What a reload cannot change without a restart.
 RESTART_ONLY = ("host", "port", "max_clients", "proxy", "ca_bundle")
+# Seconds a connection may take to send a request's headers, which is also how long it may sit idle between
+# requests (Tornado uses one limit for both): a slowloris client holds a socket this long at most.
+HEADER_TIMEOUT = 60.0
+BODY_TIMEOUT = 120.0  # seconds to receive a request body once the headers are in
+CUT_GRACE = 2.0  # seconds past the drain limit for cut requests to send their in-band error
 
 
 def void(_: object) -> None:
@@ -66,8 +72,8 @@ def make_server(state: AppState) -> HTTPServer:
         app,
         decompress_request=True,
         max_body_size=state.settings.max_body_size + (1 << 20),
-        idle_connection_timeout=300,
-        body_timeout=120,
+        idle_connection_timeout=HEADER_TIMEOUT,
+        body_timeout=BODY_TIMEOUT,
         xheaders=False,
     )
 
@@ -100,7 +106,8 @@ def listen(server: HTTPServer, settings: Settings) -> list[socket.socket]:
 
 
 async def drain(server: HTTPServer, state: AppState, timeout: float) -> None:
-    """Stop accepting, let in-flight requests finish up to ``timeout`` seconds, then close the rest."""
+    """Stop accepting, let in-flight requests finish up to ``timeout`` seconds, then cut the rest (each
+    ends with its dialect's error event, or an error status if nothing was sent yet) and close."""
     notify.notify("STOPPING=1")
     server.stop()
     pending = len(state.in_flight)
@@ -110,8 +117,14 @@ async def drain(server: HTTPServer, state: AppState, timeout: float) -> None:
             await asyncio.wait_for(state.idle.wait(), timeout)
         except TimeoutError:
             logger.warning("drain limit reached with %d request(s) still running", len(state.in_flight))
-    state.upstream.close()
+            # Cut the upstream streams first, so each handler ends its answer with its dialect's error
+            # before the connections close (closing the curl clients under live transfers also crashes).
+            for stream in list(state.upstream.live):
+                stream.abort()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.idle.wait(), CUT_GRACE)
     await server.close_all_connections()
+    state.upstream.close()
 
 
 def reload(state: AppState, load: Callable[[], Settings]) -> None:
