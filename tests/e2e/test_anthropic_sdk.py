@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
 import anthropic
 import pytest
@@ -11,8 +12,9 @@ from tests.fakes.scripts import Builder, Script, usage_limit_error
 
 
 @pytest.fixture
-def client(live) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=live.url, api_key="unused", max_retries=0, timeout=20)
+def client(live) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=live.url, api_key="unused", max_retries=0, timeout=20) as sdk:
+        yield sdk  # closed afterwards, so no pooled socket is left to the garbage collector
 
 
 TOOLS = [

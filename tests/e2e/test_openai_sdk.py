@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -12,8 +13,9 @@ from tests.fakes.scripts import Builder, Script, usage_limit_error
 
 
 @pytest.fixture
-def client(live) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0, timeout=20)
+def client(live) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0, timeout=20) as sdk:
+        yield sdk  # closed afterwards, so no pooled socket is left to the garbage collector
 
 
 def test_chat_non_streaming(client, live):
@@ -194,8 +196,10 @@ def apikey_home(tmp_path):
 def test_api_key_mode_goes_natively_to_the_public_api(apikey_home):
     from tests.harness import threaded_stack
 
-    with threaded_stack(apikey_home) as live:
-        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0, timeout=20)
+    with (
+        threaded_stack(apikey_home) as live,
+        openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0, timeout=20) as client,
+    ):
         answer = client.chat.completions.create(
             model="gpt-5.5", messages=[{"role": "user", "content": "hi"}], temperature=0.7
         )
