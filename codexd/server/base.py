@@ -47,6 +47,21 @@ class AppState:
 
 
 _JSON_LIKE = frozenset({"", "application/json", "text/plain", "application/x-www-form-urlencoded"})
+MAX_JSON_DEPTH = 100  # far beyond real requests (tool schemas nest a dozen levels)
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` has lists or objects nested more than ``limit`` deep (no recursion used)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 class BaseHandler(web.RequestHandler):
@@ -173,9 +188,13 @@ class BaseHandler(web.RequestHandler):
         if not self.request.body:
             raise CodexdError(ErrorKind.BAD_REQUEST, "the request body is empty; expected a JSON object")
         try:
-            return json.loads(self.request.body)
+            body = json.loads(self.request.body)
         except (ValueError, RecursionError) as exc:
             raise CodexdError(ErrorKind.BAD_REQUEST, f"the request body is not valid JSON: {exc}") from None
+        if nesting_exceeds(body, MAX_JSON_DEPTH):
+            # Translators copy and walk bodies recursively; a deeper body would end in a RecursionError.
+            raise CodexdError(ErrorKind.BAD_REQUEST, f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
+        return body
 
     # --- lifecycle --------------------------------------------------------------------------------
     def on_connection_close(self) -> None:
@@ -193,15 +212,34 @@ class BaseHandler(web.RequestHandler):
         if not self.state.in_flight:
             self.state.idle.set()
         metrics.IN_FLIGHT.dec()
-        status = 499 if self.client_gone and not self._finished else self.get_status()
+        # Tornado's auto-finish marks an abandoned stream finished too; a client that left is still a 499.
+        status = 499 if self.client_gone else self.get_status()
         metrics.REQUESTS.labels(self.route, str(status)).inc()
         metrics.DURATION.labels(self.route).observe(time.monotonic() - self.t0)
         if self.first_byte_at is not None:
             metrics.TTFB.labels(self.route).observe(self.first_byte_at - self.t0)
         if self.usage is not None and self.model_label:
-            metrics.observe_usage(self.model_label, self.usage)
+            metrics.observe_usage(model_label(self.model_label), self.usage)
         if self.upstream_stream is not None:
             self.upstream_stream.abort()  # no-op once it finished; closes it if we ended early
+
+
+_MODEL_LABELS: set[str] = set()  # process-wide, like the metrics registry itself
+MAX_MODEL_LABELS = 64
+
+
+def model_label(name: str) -> str:
+    """A bounded metrics label for a client's model name: odd names, and any past the first 64, are "other".
+
+    Clients choose model names freely; unbounded labels would grow memory and /metrics without limit, and
+    one label that is not valid UTF-8 (a lone surrogate) would break the /metrics exposition for good.
+    """
+    if name in _MODEL_LABELS:
+        return name
+    if len(_MODEL_LABELS) < MAX_MODEL_LABELS and len(name) <= 64 and name.isascii() and name.isprintable():
+        _MODEL_LABELS.add(name)
+        return name
+    return "other"
 
 
 def as_codexd_error(status_code: int, exc_info: Any) -> CodexdError:
@@ -215,9 +253,7 @@ def as_codexd_error(status_code: int, exc_info: Any) -> CodexdError:
         reason = exc.log_message or HTTP_REASONS.get(exc.status_code, "error")
         return CodexdError(kind, reason % exc.args if exc.args else reason, status=exc.status_code)
     if status_code < 500:
-        return CodexdError(
-            ErrorKind.BAD_REQUEST, HTTP_REASONS.get(status_code, "bad request"), status=status_code
-        )
+        return CodexdError(ErrorKind.BAD_REQUEST, HTTP_REASONS.get(status_code, "bad request"), status=status_code)
     return CodexdError(ErrorKind.INTERNAL, "internal error in codexd; see its log")
 
 
@@ -271,6 +307,12 @@ class DialectHandler(BaseHandler):
         except iostream.StreamClosedError:
             self.client_gone = True
             stream.abort()
+        except Exception:
+            # A bug must not look like a finished answer: end with the dialect's in-band error.
+            logger.exception("unexpected error in a started stream [%s]", self.request_id)
+            stream.abort()
+            internal = CodexdError(ErrorKind.INTERNAL, "internal error in codexd; see its log")
+            await self._send(translator.fail(internal), quiet=True)
         finally:
             if pinger is not None:
                 pinger.cancel()
@@ -285,7 +327,7 @@ class DialectHandler(BaseHandler):
     async def _send(self, frames: list[Frame], quiet: bool = False) -> None:
         if not frames or self.client_gone:
             return
-        self.write(b"".join(encode(payload, event) for event, payload in frames))
+        self.write(sse_bytes(frames))
         self._last_write = time.monotonic()
         try:
             await self.flush()
@@ -343,4 +385,22 @@ class DialectHandler(BaseHandler):
         if self.upstream_stream is not None:
             self.pass_upstream_headers(self.upstream_stream)
         self.first_byte_at = time.monotonic()
-        self.finish(json.dumps(payload, ensure_ascii=False))
+        try:
+            data = json.dumps(payload, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate (e.g. echoed from the request): send it escaped
+            data = json.dumps(payload).encode()
+        self.finish(data)
+
+
+def sse_bytes(frames: list[Frame]) -> bytes:
+    """The SSE bytes of ``frames``; text with a lone surrogate (fine in JSON, not in UTF-8) goes out escaped."""
+    try:
+        return b"".join(encode(payload, event) for event, payload in frames)
+    except UnicodeEncodeError:
+        return b"".join(encode(_ascii_json(payload), event) for event, payload in frames)
+
+
+def _ascii_json(payload: dict[str, Any] | str) -> str:
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "backslashreplace").decode()
+    return json.dumps(payload, separators=(",", ":"))  # ensure_ascii: every non-ASCII character escaped

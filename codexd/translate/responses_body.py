@@ -136,8 +136,15 @@ def drop_unpaired(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     pairs = (("function_call", "function_call_output"), ("custom_tool_call", "custom_tool_call_output"))
     keep = list(items)
     for call_type, output_type in pairs:
-        calls = {i.get("call_id") for i in keep if i.get("type") == call_type}
-        outputs = {i.get("call_id") for i in keep if i.get("type") == output_type}
+        calls = {_call_id(i) for i in keep if i.get("type") == call_type}
+        outputs = {_call_id(i) for i in keep if i.get("type") == output_type}
         paired = calls & outputs
         keep = [i for i in keep if i.get("type") not in (call_type, output_type) or i.get("call_id") in paired]
     return keep
+
+
+def _call_id(item: dict[str, Any]) -> str | None:
+    call_id = item.get("call_id")
+    if call_id is not None and not isinstance(call_id, str):
+        raise bad_request(f"'call_id' of a {item.get('type')} item must be a string", param="input.call_id")
+    return call_id

@@ -87,7 +87,9 @@ class UpstreamStream:
         self._buffered += len(chunk)
         self.bytes_received += len(chunk)
         self._data.set()
-        if self._buffered > _HIGH_WATER and not self._paused and self._curl is not None:
+        # Re-pause even if we think we paused already: tornado's curl client resumes the transfer after
+        # delivering its own queue, which would otherwise lift our backpressure for good.
+        if self._buffered > _HIGH_WATER and self._curl is not None:
             self._set_pause(True)
 
     def on_done(self, error: BaseException | None) -> None:
@@ -131,6 +133,7 @@ class UpstreamStream:
                 self._buffered = 0
                 if self._paused:
                     self._set_pause(False)
+                    self._last = time.monotonic()  # silence counts from now: we held the upstream back till here
                 yield batch
                 continue
             if self._done:

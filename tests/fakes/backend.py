@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ class Recorded:
     headers: dict[str, str]
     raw: bytes
     body: Any
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -60,6 +63,7 @@ class BackendState:
     connections: int = 0  # TCP connections accepted
     open_streams: int = 0  # response streams currently being written
     closed_by_client: int = 0  # streams whose client (codexd) went away mid-stream
+    bytes_sent: int = 0  # body bytes of streams written (and flushed) so far
     revoked: set[str] = field(default_factory=set)  # access tokens answered with 401
     check_auth: bool = True
     models: dict[str, Any] = field(
@@ -206,8 +210,15 @@ class ResponsesHandler(_Base):
         await self.play(self.state.next_script(body))
 
     async def play(self, script: Script) -> None:
+        if script.reset_before_headers:
+            self._close(reset=True)
+            return
         if script.header_delay:
-            await asyncio.sleep(script.header_delay)
+            try:
+                await self._sleep_watching(script.header_delay)
+            except iostream.StreamClosedError:
+                self.state.closed_by_client += 1
+                return
         self.set_status(script.status)
         for name, value in {**RATE_LIMIT_HEADERS, **script.headers}.items():
             self.set_header(name, value)
@@ -231,21 +242,33 @@ class ResponsesHandler(_Base):
         finally:
             self.state.open_streams -= 1
 
+    def _close(self, reset: bool = False) -> None:
+        """Close the connection; with ``reset``, abortively (SO_LINGER 0 makes the kernel send an RST)."""
+        connection = self.request.connection
+        assert connection is not None
+        if reset:
+            sock = connection.stream.socket  # type: ignore[attr-defined]
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()  # type: ignore[attr-defined]
+
     async def _step(self, step: Step, interval: float) -> None:
-        if step.action == "drop":
-            assert self.request.connection is not None
-            self.request.connection.close()  # type: ignore[attr-defined]
+        if step.action in ("drop", "reset"):
+            self._close(reset=step.action == "reset")
             raise iostream.StreamClosedError()
         delay = step.delay or interval
         if delay:
             await self._sleep_watching(delay)
         if step.action == "stall":
             return
+        data = b""
         if step.raw is not None:
-            self.write(step.raw)
+            data = step.raw
         elif step.event is not None:
-            self.write(f"event: {step.event['type']}\ndata: {json.dumps(step.event)}\n\n".encode())
+            data = f"event: {step.event['type']}\ndata: {json.dumps(step.event)}\n\n".encode()
+        self.write(data)
         await self.flush()
+        self.state.bytes_sent += len(data)
 
     async def _sleep_watching(self, seconds: float) -> None:
         """Sleep, but notice at once when the client closes the connection."""

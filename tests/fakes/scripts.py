@@ -28,7 +28,7 @@ class Step:
     event: dict[str, Any] | None = None
     raw: bytes | None = None
     delay: float = 0.0  # seconds to wait before sending this step
-    action: str | None = None  # "drop" (close the connection) or "stall" (go silent for ``delay``)
+    action: str | None = None  # "drop" (close), "reset" (close with a TCP RST) or "stall" (silent for ``delay``)
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Script:
     content_type: str | None = "text/event-stream; charset=utf-8"
     header_delay: float = 0.0
     interval: float = 0.0  # delay between every two events
+    reset_before_headers: bool = False  # close the connection with a TCP RST before any byte of the answer
 
     @classmethod
     def events(cls, events: list[dict[str, Any]], **kwargs: Any) -> Script:
@@ -54,9 +55,24 @@ class Script:
         raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         return cls(status=status, body=raw, headers=headers or {}, content_type="application/json")
 
+    @classmethod
+    def reset(cls) -> Script:
+        """No answer at all: the connection is reset before the status line (a transient failure)."""
+        return cls(reset_before_headers=True)
+
     def then_drop(self, after: int) -> Script:
         """Close the connection after ``after`` events (mid-stream reset)."""
         self.steps = [*self.steps[:after], Step(action="drop")]
+        return self
+
+    def then_reset(self, after: int) -> Script:
+        """Reset the connection (TCP RST) after ``after`` events."""
+        self.steps = [*self.steps[:after], Step(action="reset")]
+        return self
+
+    def then_raw(self, after: int, *raw: bytes) -> Script:
+        """Send ``raw`` bytes after ``after`` events, then end the stream there (malformed SSE)."""
+        self.steps = [*self.steps[:after], *(Step(raw=r) for r in raw)]
         return self
 
     def then_stall(self, after: int, seconds: float) -> Script:
