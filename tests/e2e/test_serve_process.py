@@ -6,16 +6,12 @@ Every server binds 127.0.0.1; the upstream is a stub on loopback, so nothing lea
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,46 +19,10 @@ from typing import Any
 
 import pytest
 
-from codexd.settings import KEYS
 from tests.fakes.tokens import auth_document, write_auth
+from tests.processes import clean_env, free_port, get, serve_argv, wait_for
 
 START_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(codex_home: Path, **extra: str) -> dict[str, str]:
-    """The test's environment without any CODEXD_*/proxy/CA variable from the developer's shell."""
-    drop = {var for key in KEYS for var in key.env} | {"CODEXD_CONFIG", "JOURNAL_STREAM", "NOTIFY_SOCKET"}
-    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("LISTEN_")}
-    return {**env, "CODEX_HOME": str(codex_home), **extra}
-
-
-def serve_argv(config: Path, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "codexd", "serve", "--config", str(config), *flags]
-
-
-def get(url: str, headers: dict[str, str] | None = None, body: Any = None) -> tuple[int, bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as err:
-        with err:
-            return err.code, err.read()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Daemon:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.test_serve_process import clean_env, free_port, get, serve_argv, wait_for
 from tests.fakes.backend import FakeBackend, start_backend
+from tests.processes import clean_env, free_port, get, serve_argv, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 15.0
