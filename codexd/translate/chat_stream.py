@@ -8,6 +8,7 @@ an ``{"error": ...}`` chunk and no ``[DONE]``. Pure: ids and clock are injected.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from codexd.translate.protocol import Frame
 from codexd.translate.upstream_failure import failure_from_event, stream_closed
 
 DONE: Frame = (None, "[DONE]")
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # the encoding sse.encode uses
 _SEP = "\n\n"  # between message items, and between reasoning summary parts
 
 
@@ -87,6 +89,10 @@ class ResponsesToChat:
         self._sent: dict[tuple[str, str], str] = {}  # (delta field, item key) -> text forwarded
         self._last: dict[str, str] = {}  # delta field -> key of the last item that forwarded text
         self._message: str = ""  # the open message item, for deltas without item_id
+        # Text deltas are most of a stream: render the unchanging parts of their chunk once, as JSON text
+        # (exactly what encoding the dict would give), and encode only the delta per event.
+        head = self._payload([{"index": 0, "delta": None, "logprobs": None, "finish_reason": None}], None)
+        self._head, self._tail = _JSON.encode(head).split('"delta":null', 1)
 
     def feed(self, event: dict[str, Any]) -> list[Frame]:
         """Translate one upstream event."""
@@ -165,7 +171,7 @@ class ResponsesToChat:
         sep = _SEP if sent is None and field in self._last and self._last[field] != key else ""
         self._sent[(field, key)] = (sent or "") + text
         self._last[field] = key
-        return [self._chunk({field: sep + text})]
+        return [(None, f'{self._head}"delta":{_JSON.encode({field: sep + text})}{self._tail}')]
 
     def _rest(self, field: str, key: str, full: str) -> list[Frame]:
         """Forward what ``full`` adds to the text already streamed for ``key`` (all of it if none was)."""

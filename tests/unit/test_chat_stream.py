@@ -329,7 +329,8 @@ def run(events: list[dict[str, Any]], *, end: bool = True, **options: bool) -> t
 
 def payloads(frames: list[Frame]) -> list[dict[str, Any]]:
     assert all(event is None for event, _ in frames), "chat streams are data-only"
-    return [p for _, p in frames if isinstance(p, dict)]
+    # Text deltas arrive pre-rendered as JSON text (the translator's fast path); the rest as dicts.
+    return [p if isinstance(p, dict) else json.loads(p) for _, p in frames if p != "[DONE]"]
 
 
 def deltas(frames: list[Frame]) -> list[dict[str, Any]]:
@@ -577,3 +578,11 @@ def test_failed_and_truncated_aggregates_become_errors_for_the_server() -> None:
     truncated = aggregate(Recorder().created().message("Hi").events)
     err = failure_from_aggregate(truncated)
     assert err is not None and err.status == 502
+
+
+def test_pre_rendered_text_chunks_are_byte_identical_to_encoding_the_chunk() -> None:
+    _, frames = run(SUCCESSFUL[next(iter(SUCCESSFUL))](), include_usage=True)
+    rendered = [p for _, p in frames if isinstance(p, str) and p != "[DONE]"]
+    assert rendered, "text deltas should take the pre-rendered path"
+    for text in rendered:
+        assert sse.encode(text) == sse.encode(json.loads(text))
