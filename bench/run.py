@@ -27,11 +27,11 @@ from bench.procs import (
     rss_kib,
     start_codexd,
     start_fake,
-    tls_files,
     version_time,
     write_config,
 )
 from bench.report import print_report, profile_top, targets
+from tests.fakes.tls import tls_files
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

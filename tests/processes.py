@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -54,3 +56,27 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
+
+
+class ServeProcess:
+    """A running ``codexd serve`` (a real process) whose stderr goes to a file the test can read at any time."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process, self.port, self.log = process, port, log
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stderr(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"codexd exited with {self.process.returncode}:\n{self.stderr()}")
+        try:
+            return get(self.url + "/health")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """SIGTERM, then the exit status (fails the test if it takes longer than ``timeout``)."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)

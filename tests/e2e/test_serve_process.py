@@ -20,44 +20,20 @@ from typing import Any
 import pytest
 
 from tests.fakes.tokens import auth_document, write_auth
-from tests.processes import clean_env, free_port, get, serve_argv, wait_for
+from tests.processes import ServeProcess, clean_env, free_port, get, serve_argv, wait_for
 
 START_TIMEOUT = 10.0
 
 
-class Daemon:
-    """A running ``codexd serve`` whose stderr goes to a file the test can read at any time."""
-
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.process, self.port, self.log = process, port, log
-        self.url = f"http://127.0.0.1:{port}"
-
-    def stderr(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"codexd exited with {self.process.returncode}:\n{self.stderr()}")
-        try:
-            return get(self.url + "/health")[0] == 200
-        except OSError:
-            return False
-
-    def stop(self, timeout: float = 5.0) -> int:
-        """SIGTERM, then the exit status (fails the test if it takes longer than ``timeout``)."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-
 @contextmanager
-def daemon(tmp_path: Path, config: Path, *flags: str, env: dict[str, str]) -> Iterator[Daemon]:
+def daemon(tmp_path: Path, config: Path, *flags: str, env: dict[str, str]) -> Iterator[ServeProcess]:
     port = free_port()
     log = tmp_path / "stderr.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
             serve_argv(config, "--port", str(port), *flags), stdout=subprocess.DEVNULL, stderr=stderr, env=env
         )
-    running = Daemon(process, port, log)
+    running = ServeProcess(process, port, log)
     try:
         wait_for(running.healthy, START_TIMEOUT, "GET /health to answer 200")
         yield running

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from tests.fakes.backend import start_backend
 from tests.fakes.proxy import start_proxy
 from tests.fakes.scripts import Builder, Script
+from tests.fakes.tls import tls_files
 from tests.handlers.client import body_json, get, post_json, stream_sse
 from tests.harness import start_stack
 
@@ -182,64 +182,13 @@ async def test_requests_go_through_the_configured_proxy(io_loop, backend, codex_
 
 
 @pytest.fixture
-def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """A private CA and a certificate for 127.0.0.1 signed by it (openssl CLI)."""
-    ca_key, ca, key, csr, cert = (tmp_path / n for n in ("ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem"))
-    ext = tmp_path / "ext.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-    run(
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        str(ca_key),
-        "-out",
-        str(ca),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=codexd test CA",
-    )
-    run(
-        "openssl",
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        str(key),
-        "-out",
-        str(csr),
-        "-subj",
-        "/CN=127.0.0.1",
-    )
-    run(
-        "openssl",
-        "x509",
-        "-req",
-        "-in",
-        str(csr),
-        "-CA",
-        str(ca),
-        "-CAkey",
-        str(ca_key),
-        "-CAcreateserial",
-        "-out",
-        str(cert),
-        "-days",
-        "2",
-        "-extfile",
-        str(ext),
-    )
-    return ca, cert, key
+def tls(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a certificate for 127.0.0.1 signed by it."""
+    return tls_files(tmp_path)
 
 
-async def test_https_upstream_with_private_ca_bundle(io_loop, codex_home, tls_files):
-    ca, cert, key = tls_files
+async def test_https_upstream_with_private_ca_bundle(io_loop, codex_home, tls):
+    ca, cert, key = tls
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     backend = start_backend(ssl_options=context)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.backend import FakeBackend, start_backend
+from tests.processes import ServeProcess as BaseServeProcess
 from tests.processes import clean_env, free_port, get, serve_argv, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,23 +110,8 @@ def write_config(path: Path, backend: FakeBackend, **server: Any) -> Path:
     return path
 
 
-class ServeProcess:
-    """A running ``codexd serve`` (a real process) whose stderr goes to a file."""
-
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.process, self.port, self.log = process, port, log
-        self.url = f"http://127.0.0.1:{port}"
-
-    def stderr(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"codexd exited with {self.process.returncode}:\n{self.stderr()}")
-        try:
-            return get(self.url + "/health")[0] == 200
-        except OSError:
-            return False
+class ServeProcess(BaseServeProcess):
+    """A running ``codexd serve`` with readings of its metrics and memory."""
 
     def metric(self, name: str) -> float:
         """The sum of every sample of one Prometheus metric (0 when absent)."""
