@@ -19,6 +19,7 @@ from tornado.netutil import bind_sockets
 
 from codexd import __version__, metrics, notify
 from codexd.credentials import Credentials
+from codexd.errors import CodexdError, ErrorKind
 from codexd.logs import REDACTOR, setup_logging
 from codexd.server.app import make_app
 from codexd.server.base import AppState
@@ -119,8 +120,11 @@ async def drain(server: HTTPServer, state: AppState, timeout: float) -> None:
             logger.warning("drain limit reached with %d request(s) still running", len(state.in_flight))
             # Cut the upstream streams first, so each handler ends its answer with its dialect's error
             # before the connections close (closing the curl clients under live transfers also crashes).
+            shutting_down = CodexdError(
+                ErrorKind.UNAVAILABLE, "codexd is shutting down; retry the request", status=503, code="shutting_down"
+            )
             for stream in list(state.upstream.live):
-                stream.abort()
+                stream.abort(shutting_down)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.idle.wait(), CUT_GRACE)
     await server.close_all_connections()

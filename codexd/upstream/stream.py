@@ -37,6 +37,7 @@ class UpstreamStream:
         self.headers = HTTPHeaders()
         self.bytes_received = 0
         self.aborted = False
+        self._abort_reason: CodexdError | None = None
         self._header_lines: list[str] = []
         self._headers_done = asyncio.Event()
         self._data = asyncio.Event()
@@ -127,6 +128,8 @@ class UpstreamStream:
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body chunks as they arrive; raises ``CodexdError`` on idle timeout or a broken connection."""
         while True:
+            if self._abort_reason is not None:
+                raise self._abort_reason
             if self._chunks:
                 batch = b"".join(self._chunks)
                 self._chunks.clear()
@@ -168,11 +171,13 @@ class UpstreamStream:
         if tail:
             yield tail
 
-    def abort(self) -> None:
-        """Close the upstream connection now; safe to call at any time, more than once."""
+    def abort(self, reason: CodexdError | None = None) -> None:
+        """Close the upstream connection now; safe to call at any time, more than once. With a ``reason``,
+        a consumer still reading gets that error (for its client) instead of a plain end of stream."""
         if self.aborted:
             return
         self.aborted = True
+        self._abort_reason = reason
         curl = self._curl
         if curl is not None:
             try:  # a pause/unpause kick makes libcurl run the progress callback immediately

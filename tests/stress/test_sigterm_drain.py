@@ -123,6 +123,7 @@ def test_streams_running_past_the_drain_limit_are_cut_and_the_exit_is_still_0(tm
         assert answer.status == 200  # the stream had started ...
         assert ENDPOINTS[kind]["terminal"] not in answer.body  # ... never pretends to have finished ...
         assert IN_BAND_ERROR[kind] in answer.body  # ... and says so in its own dialect before it ends
+        assert b"codexd is shutting down" in answer.body  # ... naming the real reason
     assert status == 0, log
     assert 1 <= exited_after < 4
     assert "drain limit reached with 6 request(s) still running" in log
