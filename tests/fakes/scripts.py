@@ -86,6 +86,37 @@ class Script:
         return self
 
 
+def response_object(
+    status: str, *, resp_id: str, model: str, instructions: str = "<ELIDED>", **fields: Any
+) -> dict[str, Any]:
+    """The ``response`` object the backend echoes in created/in_progress/terminal events (capture 01's keys)."""
+    return {
+        "id": resp_id,
+        "object": "response",
+        "created_at": 1758751064,
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": instructions,
+        "max_output_tokens": None,
+        "model": model,
+        "output": [],
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "prompt_cache_key": "be2fbdac-3949-492a-9684-473f02efeec9",
+        "reasoning": {"effort": "medium", "summary": None},
+        "service_tier": "auto",
+        "store": False,
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": None,
+        "metadata": {},
+        **fields,
+    }
+
+
 def _obf() -> str:
     return secrets.token_urlsafe(6)
 
@@ -107,30 +138,7 @@ class Builder:
         self.seq += 1
 
     def response(self, status: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "id": self.resp_id,
-            "object": "response",
-            "created_at": 1758751064,
-            "status": status,
-            "background": False,
-            "error": None,
-            "incomplete_details": None,
-            "instructions": self.instructions,
-            "max_output_tokens": None,
-            "model": self.model,
-            "output": [],
-            "parallel_tool_calls": True,
-            "previous_response_id": None,
-            "reasoning": {"effort": "medium", "summary": None},
-            "service_tier": "auto",
-            "store": False,
-            "text": {"format": {"type": "text"}, "verbosity": "medium"},
-            "tool_choice": "auto",
-            "tools": [],
-            "usage": None,
-            "metadata": {},
-            **extra,
-        }
+        return response_object(status, resp_id=self.resp_id, model=self.model, instructions=self.instructions, **extra)
 
     def start(self) -> Builder:
         self._emit({"type": "response.created", "response": self.response("in_progress")})

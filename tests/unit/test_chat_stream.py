@@ -18,6 +18,7 @@ from codexd.translate.aggregate import ResponseAggregator, Usage
 from codexd.translate.chat_stream import ChatOptions, ResponsesToChat, chat_completion
 from codexd.translate.protocol import Frame
 from codexd.translate.upstream_failure import failure_from_aggregate
+from tests.fakes.scripts import response_object
 
 CHAT_ID = "chatcmpl-test42"
 CREATED = 1767225600
@@ -49,30 +50,12 @@ class Recorder:
         self.events.append({"type": kind, "sequence_number": len(self.events), **fields})
 
     def response(self, status: str, **fields: Any) -> dict[str, Any]:
-        return {
-            "id": "resp_0b51be2101d9d6220168d469589190819b945ffe7a83ece6cf",
-            "object": "response",
-            "created_at": 1758751064,
-            "status": status,
-            "background": False,
-            "error": None,
-            "incomplete_details": None,
-            "instructions": "<ELIDED>",
-            "max_output_tokens": None,
-            "model": "gpt-5-2025-08-07",
-            "output": [],
-            "parallel_tool_calls": True,
-            "prompt_cache_key": "be2fbdac-3949-492a-9684-473f02efeec9",
-            "reasoning": {"effort": "medium", "summary": None},
-            "service_tier": "auto",
-            "store": False,
-            "text": {"format": {"type": "text"}, "verbosity": "medium"},
-            "tool_choice": "auto",
-            "tools": [],
-            "usage": None,
-            "metadata": {},
+        return response_object(
+            status,
+            resp_id="resp_0b51be2101d9d6220168d469589190819b945ffe7a83ece6cf",
+            model="gpt-5-2025-08-07",
             **fields,
-        }
+        )
 
     def created(self) -> Recorder:
         self.add("response.created", response=self.response("in_progress"))

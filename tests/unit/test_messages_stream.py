@@ -21,6 +21,7 @@ from codexd.translate import thinking_signature
 from codexd.translate.aggregate import ResponseAggregator, Usage
 from codexd.translate.messages_request import to_responses
 from codexd.translate.messages_stream import ResponsesToMessages, message_failure, message_from
+from tests.fakes.scripts import response_object
 
 try:  # the SDK moved to httpx2; older releases use httpx
     import httpx2 as httpx
@@ -52,30 +53,8 @@ class Upstream:
         self.events.append({"type": kind, "sequence_number": len(self.events), **fields})
 
     def response(self, status: str, **extra: Any) -> dict[str, Any]:
-        resp = {
-            "id": RESP_ID,
-            "object": "response",
-            "created_at": 1758751064,
-            "status": status,
-            "background": False,
-            "error": None,
-            "incomplete_details": None,
-            "instructions": "<ELIDED>",
-            "model": "gpt-5-2025-08-07",
-            "output": [],
-            "parallel_tool_calls": True,
-            "prompt_cache_key": "be2fbdac-3949-492a-9684-473f02efeec9",
-            "reasoning": {"effort": "medium", "summary": "detailed"},
-            "service_tier": "auto",
-            "store": False,
-            "text": {"format": {"type": "text"}, "verbosity": "medium"},
-            "tool_choice": "auto",
-            "tools": [],
-            "usage": None,
-            "metadata": {},
-        }
-        resp.update(extra)
-        return resp
+        fields: dict[str, Any] = {"reasoning": {"effort": "medium", "summary": "detailed"}, **extra}
+        return response_object(status, resp_id=RESP_ID, model="gpt-5-2025-08-07", **fields)
 
     def created(self) -> Upstream:
         self.add("response.created", response=self.response("in_progress"))
