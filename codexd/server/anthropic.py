@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from codexd.models import ModelMap
 from codexd.server.base import BaseHandler, DialectHandler
 from codexd.translate.messages_blocks import message_failure, message_from
 from codexd.translate.messages_request import to_responses
@@ -23,7 +22,7 @@ class MessagesHandler(DialectHandler):
         headers = self.request.headers
         request = to_responses(
             self.json_body(),
-            models=ModelMap(settings.default_model, settings.small_model, settings.aliases),
+            models=self.model_map(),
             instructions=settings.instructions,
             default_effort=settings.reasoning_effort,
             session_id=headers.get("X-Claude-Code-Session-Id"),

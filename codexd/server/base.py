@@ -23,6 +23,7 @@ from tornado import iostream, web
 from codexd import metrics
 from codexd.dialects import anthropic, openai
 from codexd.errors import CodexdError, ErrorKind
+from codexd.models import ModelMap
 from codexd.settings import Settings, is_loopback
 from codexd.sse import encode
 from codexd.translate.aggregate import ResponseAggregator, Usage
@@ -85,6 +86,11 @@ class BaseHandler(web.RequestHandler):
     def settings_(self) -> Settings:
         """The current settings (a reload swaps them)."""
         return self.state.settings
+
+    def model_map(self) -> ModelMap:
+        """How client model names become upstream slugs, under the current settings."""
+        settings = self.state.settings
+        return ModelMap(settings.default_model, settings.small_model, settings.aliases)
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")

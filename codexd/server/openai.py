@@ -10,7 +10,6 @@ import time
 import uuid
 from typing import Any
 
-from codexd.models import ModelMap
 from codexd.server.base import BaseHandler, DialectHandler
 from codexd.translate.chat_request import to_responses
 from codexd.translate.chat_stream import ChatOptions, ResponsesToChat, chat_completion
@@ -32,7 +31,7 @@ class ChatCompletionsHandler(DialectHandler):
         headers = self.request.headers
         request = to_responses(
             body,
-            models=ModelMap(settings.default_model, settings.small_model, settings.aliases),
+            models=self.model_map(),
             default_effort=settings.reasoning_effort,
             instructions=settings.instructions,
             session_key=headers.get("session-id") or headers.get("session_id") or headers.get("x-session-id"),
@@ -66,13 +65,7 @@ class ChatCompletionsHandler(DialectHandler):
     async def passthrough(self, body: Any) -> None:
         """API-key mode: the public API speaks Chat Completions itself; relay its bytes."""
         if isinstance(body, dict) and isinstance(body.get("model"), str):
-            settings = self.settings_
-            body = {
-                **body,
-                "model": ModelMap(settings.default_model, settings.small_model, settings.aliases).resolve(
-                    body["model"]
-                ),
-            }
+            body = {**body, "model": self.model_map().resolve(body["model"])}
             self.model_label = body["model"]
         stream = await self.state.upstream.open_stream(body, self.request.headers, path="/chat/completions")
         await self.relay_raw(stream)

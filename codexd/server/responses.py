@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from codexd.errors import CodexdError, ErrorKind
-from codexd.models import ModelMap
 from codexd.server.base import DialectHandler
 from codexd.translate.responses_body import normalise
 from codexd.translate.responses_stream import ResponsesPassthrough
@@ -38,8 +37,7 @@ class ResponsesHandler(DialectHandler):
             return
         if encoding not in ("", "identity"):
             raise CodexdError(ErrorKind.UNSUPPORTED_MEDIA, f"unsupported Content-Encoding '{encoding}'")
-        models = ModelMap(settings.default_model, settings.small_model, settings.aliases)
-        request = normalise(self.json_body(), models=models, instructions=settings.instructions)
+        request = normalise(self.json_body(), models=self.model_map(), instructions=settings.instructions)
         self.model_label = request.upstream["model"]
         stream = await self.state.upstream.open_stream(request.upstream, self.request.headers)
         if request.stream:

@@ -12,7 +12,6 @@ import json
 import logging
 import platform
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -281,8 +280,3 @@ async def _error_body(stream: UpstreamStream) -> bytes:
         return await asyncio.wait_for(stream.body(), 30.0)
     except (CodexdError, TimeoutError):
         return b""
-
-
-def now() -> float:
-    """Wall-clock seconds (a seam for tests)."""
-    return time.time()

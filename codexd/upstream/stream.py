@@ -115,11 +115,6 @@ class UpstreamStream:
         if self._error is not None and not self.status:
             raise self._error
 
-    @property
-    def failed_before_headers(self) -> bool:
-        """True when the request died before any status line arrived (safe to retry)."""
-        return self._done and self._error is not None and not self.status
-
     async def body(self) -> bytes:
         """The whole (error) body; for non-2xx answers, which are short."""
         parts = [chunk async for chunk in self.chunks()]
