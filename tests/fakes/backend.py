@@ -51,6 +51,7 @@ class Recorded:
     raw: bytes
     body: Any
     at: float = field(default_factory=time.monotonic)  # when it arrived
+    query: str = ""  # the raw query string
 
 
 @dataclass
@@ -156,7 +157,14 @@ class _Base(web.RequestHandler):
             except ValueError:
                 body = None
         self.state.requests.append(
-            Recorded(self.request.method or "", self.request.path, dict(self.request.headers), raw, body)
+            Recorded(
+                self.request.method or "",
+                self.request.path,
+                dict(self.request.headers),
+                raw,
+                body,
+                query=self.request.query,
+            )
         )
         return body
 

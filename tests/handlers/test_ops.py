@@ -50,7 +50,8 @@ async def test_models_openai_shape_sorted_hidden_dropped_aliases_added(stack):
     assert body["object"] == "list"
     assert [m["id"] for m in body["data"]] == ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "my-fast"]
     models_call = [r for r in stack.backend.state.requests if r.path.endswith("/models")][-1]
-    assert "client_version=" in models_call.headers.get("X-Original-Query", "") or True
+    assert models_call.query == f"client_version={stack.state.settings.client_version}"
+    assert models_call.headers["Authorization"].startswith("Bearer ")
     one = body_json(await get(f"{stack.url}/v1/models/gpt-5.4"))
     assert one["id"] == "gpt-5.4"
     assert (await get(f"{stack.url}/v1/models/nope")).code == 404
