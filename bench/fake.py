@@ -18,7 +18,7 @@ from typing import Any
 from tornado import web
 
 from tests.fakes import backend
-from tests.fakes.scripts import Builder, Script, Step
+from tests.fakes.scripts import Builder, Script, Step, wire
 
 
 def build_script(deltas: int, interval: float, reasoning: bool) -> Script:
@@ -28,7 +28,7 @@ def build_script(deltas: int, interval: float, reasoning: bool) -> Script:
         builder.reasoning(encrypted=None)
     pieces = [f"tok{i} " for i in range(deltas)]
     events = builder.text("".join(pieces), pieces=pieces).completed()
-    steps = [Step(raw=f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode()) for e in events]
+    steps = [Step(raw=wire(e)) for e in events]
     return Script(steps=steps, interval=interval)
 
 

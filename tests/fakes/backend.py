@@ -20,7 +20,7 @@ from typing import Any
 from tornado import httpserver, iostream, web
 from tornado.netutil import bind_sockets
 
-from tests.fakes.scripts import RATE_LIMIT_HEADERS, Script, Step, text_answer
+from tests.fakes.scripts import RATE_LIMIT_HEADERS, Script, Step, text_answer, wire
 from tests.fakes.tokens import read_claims
 
 REJECTED_PARAMS = (
@@ -273,7 +273,7 @@ class ResponsesHandler(_Base):
         if step.raw is not None:
             data = step.raw
         elif step.event is not None:
-            data = f"event: {step.event['type']}\ndata: {json.dumps(step.event)}\n\n".encode()
+            data = wire(step.event)
         self.write(data)
         await self.flush()
         self.state.bytes_sent += len(data)

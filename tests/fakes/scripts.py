@@ -21,6 +21,16 @@ USAGE = {
 }
 
 
+def wire(event: dict[str, Any]) -> bytes:
+    """One event as the real backend frames it: compact JSON with raw UTF-8 (see the captures); text that
+    UTF-8 cannot carry (a lone surrogate) goes out as a JSON escape."""
+    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return f"event: {event['type']}\ndata: {data}\n\n".encode()
+    except UnicodeEncodeError:
+        return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+
+
 @dataclass
 class Step:
     """One thing to send: an event (dict), raw bytes, or a pause/fault marker."""
