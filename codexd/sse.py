@@ -8,12 +8,10 @@ trailing event without its blank line at end of stream (``close``). Must not imp
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
+class SSEEvent(NamedTuple):
     """One dispatched event: its ``event:`` name (None when absent) and its joined ``data:`` text."""
 
     event: str | None
@@ -26,14 +24,18 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    """Feed raw bytes as they arrive; get back the events completed by them."""
+    """Feed raw bytes as they arrive; get back the events completed by them.
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_pending_cr")
+    Works frame by frame: bytes wait until a blank line completes their frame (one join, however many
+    reads the frame took), then each frame is split on its own. The frame every backend event uses,
+    ``event: NAME`` then one ``data: ...`` line, is taken apart without a loop over its lines.
+    """
+
+    __slots__ = ("_id", "_pending", "_pending_cr", "_tail_lf")
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._data: list[str] = []
-        self._event: str | None = None
+        self._pending: list[bytes] = []  # the bytes of the frame not yet completed, LF line endings only
+        self._tail_lf = False  # whether those bytes end with a line feed
         self._id: str | None = None
         self._pending_cr = False
 
@@ -42,60 +44,64 @@ class SSEDecoder:
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the LF of a CRLF pair split across two reads
         self._pending_cr = False
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
-            if buf.endswith(b"\r"):
-                self._pending_cr = True
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *lines, self._buf = buf.split(b"\n")
+        if b"\r" in chunk:
+            self._pending_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if not chunk:
+            return []
+        pending = self._pending
+        if b"\n\n" not in chunk and not (self._tail_lf and chunk[0] == 0x0A):
+            pending.append(chunk)  # no frame ends here
+            self._tail_lf = chunk[-1] == 0x0A
+            return []
+        frames = (b"".join(pending) + chunk if pending else chunk).split(b"\n\n")
+        rest = frames.pop()
+        self._pending = [rest] if rest else []
+        self._tail_lf = rest.endswith(b"\n")
         out: list[SSEEvent] = []
-        data, event = self._data, self._event
-        # The hot path of every stream: inlined, because a method call per line costs more than the parse.
-        for raw in lines:
-            if not raw:
-                if data:
-                    out.append(SSEEvent(event, "\n".join(data), self._id))
-                    data = []
-                event = None
-            elif raw.startswith(b"data:"):
-                data.append((raw[6:] if raw[5:6] == b" " else raw[5:]).decode("utf-8", "replace"))
-            elif raw.startswith(b"event:"):
-                event = (raw[7:] if raw[6:7] == b" " else raw[6:]).decode("utf-8", "replace")
-            elif raw[0] != 0x3A:  # not a ":" comment
-                self._data, self._event = data, event
-                self._line(raw, out)
-                data, event = self._data, self._event
-        self._data, self._event = data, event
+        for frame in frames:
+            # The hot path of every stream, hence inlined: "event: NAME\ndata: TEXT" or "data: TEXT".
+            head, sep, data = frame.partition(b"\ndata: ")
+            if sep and head.startswith(b"event: ") and b"\n" not in head and b"\n" not in data:
+                out.append(SSEEvent(head[7:].decode("utf-8", "replace"), data.decode("utf-8", "replace"), self._id))
+            elif not sep and frame.startswith(b"data: ") and b"\n" not in frame:
+                out.append(SSEEvent(None, frame[6:].decode("utf-8", "replace"), self._id))
+            elif frame:
+                self._frame(frame, out)
         return out
 
     def close(self) -> list[SSEEvent]:
-        """End of stream: dispatch a final event that lacked its blank line, drop a partial line."""
+        """End of stream: dispatch a final event that lacked its blank line."""
         out: list[SSEEvent] = []
-        if self._buf:
-            self._line(self._buf, out)
-            self._buf = b""
-        self._line(b"", out)
+        if self._pending:
+            self._frame(b"".join(self._pending), out)
+            self._pending = []
         return out
 
-    def _line(self, raw: bytes, out: list[SSEEvent]) -> None:
-        if not raw:
-            if self._data:
-                out.append(SSEEvent(self._event, "\n".join(self._data), self._id))
-            self._data = []
-            self._event = None
-            return
-        line = raw.decode("utf-8", "replace")
-        if line[0] == ":":
-            return
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            self._id = value
+    def _frame(self, frame: bytes, out: list[SSEEvent]) -> None:
+        """Any frame, line by line (comments, ``id:``, multi-line data, fields without a space)."""
+        data: list[str] = []
+        event: str | None = None
+        for raw in frame.split(b"\n"):
+            if not raw:  # a blank line inside: three or more line feeds in a row
+                if data:
+                    out.append(SSEEvent(event, "\n".join(data), self._id))
+                data, event = [], None
+                continue
+            line = raw.decode("utf-8", "replace")
+            if line[0] == ":":
+                continue
+            name, sep, value = line.partition(":")
+            if sep and value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+            elif name == "id":
+                self._id = value
+        if data:
+            out.append(SSEEvent(event, "\n".join(data), self._id))
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import json.scanner
 import logging
 import time
 from collections import deque
@@ -195,19 +196,21 @@ class UpstreamStream:
 
 
 _DECODER = json.JSONDecoder()
+_SCAN = json.scanner.make_scanner(_DECODER)  # the C scanner: json.loads without two Python-level wrappers
 
 
 def _parse(events: list[Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for event in events:
         data = event.data
-        if not data or data[0] != "{":
-            continue
+        if data[:1] != "{":
+            continue  # [DONE], keep-alive text: not an event
         try:
-            parsed = _DECODER.decode(data)
-        except ValueError:
+            parsed, end = _SCAN(data, 0)
+            if end != len(data):
+                parsed = _DECODER.decode(data)  # trailing whitespace is fine, anything else raises
+        except (ValueError, StopIteration, RecursionError):
             logger.debug("skipping a non-JSON upstream event (%d bytes)", len(data))
             continue
-        if isinstance(parsed, dict):
-            out.append(parsed)
+        out.append(parsed)
     return out

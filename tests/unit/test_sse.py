@@ -1,6 +1,6 @@
 """The SSE decoder: any split of the bytes gives the same events."""
 
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from codexd.sse import SSEDecoder, SSEEvent, encode
@@ -61,3 +61,51 @@ def test_encode_round_trips() -> None:
 
 def test_invalid_utf8_does_not_raise() -> None:
     assert decode_in_pieces(b"data: \xff\xfe\n\n", []) == [SSEEvent(None, "\ufffd\ufffd")]
+
+
+def reference_decode(data: bytes) -> list[SSEEvent]:
+    """The WHATWG rules applied line by line to the whole input at once (plus dispatch at close)."""
+    out: list[SSEEvent] = []
+    lines, event, last_id = [], None, None
+    text = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").decode("utf-8", "replace")
+    for line in [*text.split("\n"), ""]:
+        if not line:
+            if lines:
+                out.append(SSEEvent(event, "\n".join(lines), last_id))
+            lines, event = [], None
+            continue
+        name, sep, value = line.partition(":")
+        value = value[1:] if sep and value.startswith(" ") else value
+        if not name:
+            continue
+        if name == "data":
+            lines.append(value)
+        elif name == "event":
+            event = value
+        elif name == "id":
+            last_id = value
+    return out
+
+
+LINES = [b"event: a", b"event:b", b'data: {"x":1}', b"data:", b"data:nospace", b"data: \xc3\xa9", b": c", b"id: 5"]
+LINES += [b"", b"", b"retry: 10", b"data: two\xff"]
+
+
+@example([b"id: 5", b"", b"data: x", b"", b"event: e", b"data: y", b""], [b"\n"], [])
+@settings(max_examples=300)
+@given(
+    st.lists(st.sampled_from(LINES), max_size=30),
+    st.lists(st.sampled_from([b"\n", b"\r\n", b"\r"]), min_size=1, max_size=30),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=10),
+)
+def test_any_stream_any_chunking_matches_the_reference(lines: list[bytes], ends: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(line + ends[i % len(ends)] for i, line in enumerate(lines))
+    assert decode_in_pieces(data, [c for c in cuts if c <= len(data)]) == reference_decode(data)
+
+
+def test_a_large_frame_over_many_reads_arrives_whole() -> None:
+    decoder = SSEDecoder()
+    payload = b"x" * 100_000
+    frame = b"event: big\ndata: " + payload + b"\n\n"
+    events = [e for i in range(0, len(frame), 1000) for e in decoder.feed(frame[i : i + 1000])]
+    assert events == [SSEEvent("big", payload.decode())]
