@@ -205,9 +205,7 @@ class UpstreamClient:
             method="POST",
             body=payload,
             headers=self._headers(auth, extra, "application/json"),
-            streaming_callback=stream.on_chunk,
-            header_callback=stream.on_header,
-            prepare_curl_callback=stream.prepare_curl,
+            prepare_curl_callback=stream.prepare_curl,  # headers and body go to the stream directly
             **self._request_kwargs(),
         )
         future = self._client().fetch(request, raise_error=False)

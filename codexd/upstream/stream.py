@@ -3,12 +3,14 @@
 Built on Tornado's curl client. libcurl keeps connections alive; aborting uses the progress callback plus
 a pause/unpause kick so the connection closes at once, even while the upstream is silent. Reads are
 bounded: past ``_HIGH_WATER`` buffered bytes the transfer is paused until the consumer catches up, so a
-slow client slows the upstream instead of filling memory.
+slow client slows the upstream instead of filling memory. libcurl calls this stream's write and header
+functions itself: no Tornado buffer or loop callback per read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import json.scanner
 import logging
@@ -54,16 +56,23 @@ class UpstreamStream:
 
     # --- callbacks wired into the tornado HTTPRequest -------------------------------------------
     def prepare_curl(self, curl: Any) -> None:
-        """``prepare_curl_callback``: keep the handle and install the abort hook."""
+        """``prepare_curl_callback``: keep the handle, install the abort hook, and have libcurl hand headers
+        and body bytes to this stream directly (Tornado's own callbacks add a buffer, a loop callback and a
+        header parse per read, for nothing we use)."""
         self._curl = curl
         curl.setopt(pycurl.NOPROGRESS, 0)
         curl.setopt(pycurl.XFERINFOFUNCTION, self._progress)
+        curl.setopt(pycurl.HEADERFUNCTION, self._on_header_bytes)
+        curl.setopt(pycurl.WRITEFUNCTION, self.on_chunk)
 
     def _progress(self, *_: int) -> int:
         return 1 if self.aborted else 0
 
+    def _on_header_bytes(self, raw: bytes) -> None:
+        self.on_header(raw.decode("latin-1"))
+
     def on_header(self, line: str) -> None:
-        """``header_callback``: raw header lines; the blank line ends a header block."""
+        """One raw header line; the blank line ends a header block."""
         stripped = line.rstrip("\r\n")
         if stripped.startswith("HTTP/"):
             self._header_lines = []
@@ -80,19 +89,21 @@ class UpstreamStream:
             self.headers_at = time.monotonic()
             self._headers_done.set()
 
-    def on_chunk(self, chunk: bytes) -> None:
-        """``streaming_callback``: queue the chunk; pause libcurl if the consumer lags far behind."""
+    def on_chunk(self, chunk: bytes) -> int | None:
+        """libcurl's write function: queue the chunk. Once the consumer lags ``_HIGH_WATER`` bytes behind,
+        refuse it: libcurl pauses the transfer, keeps the chunk, and hands it over again when
+        ``chunks()`` resumes."""
         if self.aborted:
-            return
+            return None  # dropped: the progress callback is ending the transfer
+        if self._buffered >= _HIGH_WATER:
+            self._paused = True
+            return int(pycurl.WRITEFUNC_PAUSE)
         self._last = time.monotonic()
         self._chunks.append(chunk)
         self._buffered += len(chunk)
         self.bytes_received += len(chunk)
         self._data.set()
-        # Re-pause even if we think we paused already: tornado's curl client resumes the transfer after
-        # delivering its own queue, which would otherwise lift our backpressure for good.
-        if self._buffered > _HIGH_WATER and self._curl is not None:
-            self._set_pause(True)
+        return None
 
     def on_done(self, error: BaseException | None) -> None:
         """The fetch finished (normally or not)."""
@@ -131,7 +142,7 @@ class UpstreamStream:
                 self._chunks.clear()
                 self._buffered = 0
                 if self._paused:
-                    self._set_pause(False)
+                    self._resume()
                     self._last = time.monotonic()  # silence counts from now: we held the upstream back till here
                 yield batch
                 continue
@@ -184,15 +195,13 @@ class UpstreamStream:
         self._data.set()
         self._headers_done.set()
 
-    def _set_pause(self, paused: bool) -> None:
+    def _resume(self) -> None:
+        """Lift the pause ``on_chunk`` asked for; libcurl may hand over the held chunk before this returns."""
+        self._paused = False
         curl = self._curl
-        if curl is None:
-            return
-        try:
-            curl.pause(pycurl.PAUSE_RECV if paused else pycurl.PAUSE_CONT)
-            self._paused = paused
-        except pycurl.error:
-            self._paused = False
+        if curl is not None:
+            with contextlib.suppress(pycurl.error):  # the transfer failed while paused: on_done reports it
+                curl.pause(pycurl.PAUSE_CONT)
 
 
 _DECODER = json.JSONDecoder()

@@ -187,23 +187,21 @@ class FakeCurl:
 async def test_time_paused_for_a_slow_client_is_not_upstream_silence():
     stream = upstream_stream.UpstreamStream(idle_timeout=0.2)
     curl = stream._curl = FakeCurl()
-    stream.on_chunk(b"x" * (upstream_stream._HIGH_WATER + 1))  # over the high-water mark: paused
-    assert curl.calls == [upstream_stream.pycurl.PAUSE_RECV]
+    assert stream.on_chunk(b"x" * upstream_stream._HIGH_WATER) is None  # taken
+    assert stream.on_chunk(b"y") == upstream_stream.pycurl.WRITEFUNC_PAUSE  # over the high-water mark: held
     chunks = stream.chunks()
     await asyncio.sleep(0.5)  # the client is slow: longer than the idle timeout passes
-    assert len(await chunks.__anext__()) == upstream_stream._HIGH_WATER + 1  # taken: resumed
-    asyncio.get_running_loop().call_later(0.05, stream.on_chunk, b"more")  # the upstream answers at once
-    assert await chunks.__anext__() == b"more"
+    assert len(await chunks.__anext__()) == upstream_stream._HIGH_WATER  # taken: resumed
+    assert curl.calls == [upstream_stream.pycurl.PAUSE_CONT]
+    asyncio.get_running_loop().call_later(0.05, stream.on_chunk, b"y")  # libcurl hands the held chunk over
+    assert await chunks.__anext__() == b"y"
     stream.on_done(None)
     assert [c async for c in chunks] == []
 
 
-def test_tornado_resuming_the_transfer_does_not_lift_codexd_backpressure():
-    # Tornado's curl client pauses and resumes the transfer for its own queue; its resume (PAUSE_CONT after
-    # delivering the queued chunks) must not leave codexd's buffer unbounded while the consumer lags.
+def test_below_the_high_water_mark_nothing_is_paused_or_resumed():
     stream = upstream_stream.UpstreamStream(idle_timeout=5)
     curl = stream._curl = FakeCurl()
-    stream.on_chunk(b"x" * (upstream_stream._HIGH_WATER + 1))
-    curl.pause(upstream_stream.pycurl.PAUSE_CONT)  # tornado's _CurlStreamingBuffer.flush resumes it
-    stream.on_chunk(b"y" * 16384)
-    assert curl.calls[-1] == upstream_stream.pycurl.PAUSE_RECV
+    for _ in range(10):
+        assert stream.on_chunk(b"z" * 16384) is None
+    assert curl.calls == [] and stream.bytes_received == 10 * 16384
