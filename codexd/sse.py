@@ -107,9 +107,14 @@ class SSEDecoder:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def encode(data: str | dict[str, Any], event: str | None = None) -> bytes:
-    """One SSE frame: optional ``event:`` line, the data (dicts as compact JSON), a blank line."""
+def frame_text(data: str | dict[str, Any], event: str | None = None) -> str:
+    """One SSE frame as text: optional ``event:`` line, the data (dicts as compact JSON), a blank line."""
     text = data if isinstance(data, str) else _ENCODER.encode(data)
-    head = f"event: {event}\n" if event else ""
-    body = "".join(f"data: {part}\n" for part in text.split("\n")) if "\n" in text else f"data: {text}\n"
-    return (head + body + "\n").encode()
+    if "\n" in text:
+        text = text.replace("\n", "\ndata: ")
+    return f"event: {event}\ndata: {text}\n\n" if event else f"data: {text}\n\n"
+
+
+def encode(data: str | dict[str, Any], event: str | None = None) -> bytes:
+    """One SSE frame as UTF-8 bytes (see ``frame_text``)."""
+    return frame_text(data, event).encode()

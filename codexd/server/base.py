@@ -25,7 +25,7 @@ from codexd.dialects import anthropic, openai
 from codexd.errors import CodexdError, ErrorKind
 from codexd.models import ModelMap
 from codexd.settings import Settings, is_loopback
-from codexd.sse import encode
+from codexd.sse import frame_text
 from codexd.translate.aggregate import ResponseAggregator, Usage
 from codexd.translate.protocol import Frame, StreamTranslator
 from codexd.upstream.client import UpstreamClient
@@ -401,9 +401,9 @@ class DialectHandler(BaseHandler):
 def sse_bytes(frames: list[Frame]) -> bytes:
     """The SSE bytes of ``frames``; text with a lone surrogate (fine in JSON, not in UTF-8) goes out escaped."""
     try:
-        return b"".join(encode(payload, event) for event, payload in frames)
+        return "".join([frame_text(payload, event) for event, payload in frames]).encode()
     except UnicodeEncodeError:
-        return b"".join(encode(_ascii_json(payload), event) for event, payload in frames)
+        return "".join([frame_text(_ascii_json(payload), event) for event, payload in frames]).encode()
 
 
 def _ascii_json(payload: dict[str, Any] | str) -> str:

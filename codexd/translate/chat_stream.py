@@ -15,7 +15,7 @@ from typing import Any
 from codexd.dialects.openai import error_object
 from codexd.errors import CodexdError
 from codexd.translate.aggregate import ResponseAggregator, Usage
-from codexd.translate.protocol import Frame
+from codexd.translate.protocol import Frame, json_text
 from codexd.translate.upstream_failure import failure_from_event, stream_closed
 
 DONE: Frame = (None, "[DONE]")
@@ -86,7 +86,7 @@ class ResponsesToChat:
         self._saw_output = False
         self._tools: dict[str, int] = {}  # upstream item id (fc_...) or call_id -> client tool index
         self._args: dict[str, str] = {}  # arguments forwarded per tool key
-        self._sent: dict[tuple[str, str], str] = {}  # (delta field, item key) -> text forwarded
+        self._sent: dict[tuple[str, str], list[str]] = {}  # (delta field, item key) -> pieces forwarded
         self._last: dict[str, str] = {}  # delta field -> key of the last item that forwarded text
         self._message: str = ""  # the open message item, for deltas without item_id
         # Text deltas are most of a stream: render the unchanging parts of their chunk once, as JSON text
@@ -99,6 +99,10 @@ class ResponsesToChat:
         if self._closed or not isinstance(event, dict):
             return []
         kind = event.get("type")
+        if kind == "response.output_text.delta" and self._started:  # most of every stream: the short way
+            item_id = event.get("item_id")
+            key = item_id if isinstance(item_id, str) and item_id else self._message
+            return self._text("content", key, _str(event.get("delta")))
         if kind in ("response.failed", "error"):
             self._take_usage(event)
             return self.fail(failure_from_event(event))
@@ -167,15 +171,19 @@ class ResponsesToChat:
         if not text or (field == "reasoning_content" and not self._options.reasoning_content):
             return []
         self._saw_output = True
-        sent = self._sent.get((field, key))
-        sep = _SEP if sent is None and field in self._last and self._last[field] != key else ""
-        self._sent[(field, key)] = (sent or "") + text
+        pieces = self._sent.get((field, key))
+        if pieces is None:  # a new item: separate it from the previous one's text
+            sep = _SEP if self._last.get(field, key) != key else ""
+            pieces = self._sent[(field, key)] = []
+        else:
+            sep = ""
+        pieces.append(text)
         self._last[field] = key
-        return [(None, f'{self._head}"delta":{_JSON.encode({field: sep + text})}{self._tail}')]
+        return [(None, f'{self._head}"delta":{{"{field}":{json_text(sep + text)}}}{self._tail}')]
 
     def _rest(self, field: str, key: str, full: str) -> list[Frame]:
         """Forward what ``full`` adds to the text already streamed for ``key`` (all of it if none was)."""
-        sent = self._sent.get((field, key), "")
+        sent = "".join(self._sent.get((field, key), ()))
         return self._text(field, key, full[len(sent) :]) if full.startswith(sent) else []
 
     def _tool_start(self, item: dict[str, Any]) -> list[Frame]:

@@ -30,12 +30,15 @@ from codexd.translate.messages_blocks import (
     thinking_of,
     tool_use_block,
 )
-from codexd.translate.protocol import Frame
+from codexd.translate.protocol import Frame, json_text
 from codexd.translate.upstream_failure import failure_from_event, stream_closed
 
 __all__ = ["ResponsesToMessages", "message_failure", "message_from"]
 
 _EMPTY_TEXT: dict[str, Any] = {"type": "text", "text": ""}
+# Text and thinking deltas are most of a stream: their JSON is pre-rendered, only the text is encoded.
+_TEXT_DELTA = '{"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":%s}}'
+_THINKING_DELTA = '{"type":"content_block_delta","index":%d,"delta":{"type":"thinking_delta","thinking":%s}}'
 _EMPTY_THINKING: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
 
 
@@ -94,6 +97,8 @@ class ResponsesToMessages:
         if self._done or not isinstance(event, dict):
             return []
         kind = event.get("type")
+        if kind == "response.output_text.delta" and self._started:  # most of every stream: the short way
+            return self._text_delta(event)
         if kind in ("error", "response.failed"):
             resp = event.get("response")
             self.usage = Usage.from_upstream(resp.get("usage")) if isinstance(resp, dict) else None
@@ -154,7 +159,8 @@ class ResponsesToMessages:
         part = _int(event.get("content_index"))
         frames = self._ensure_open(("text", item_id, part))
         self._streamed_text.add((item_id, part))
-        return [*frames, self._delta({"type": "text_delta", "text": delta})]
+        frames.append(self._rendered(_TEXT_DELTA, delta))
+        return frames
 
     def _thinking_delta(self, event: dict[str, Any]) -> list[Frame]:
         delta = event.get("delta")
@@ -167,9 +173,10 @@ class ResponsesToMessages:
         block = self._open
         if block is not None:
             if block.has_text and part != block.part:
-                frames.append(self._delta({"type": "thinking_delta", "thinking": "\n\n"}))
+                frames.append(self._rendered(_THINKING_DELTA, "\n\n"))
             block.part, block.has_text = part, True
-        return [*frames, self._delta({"type": "thinking_delta", "thinking": delta})]
+        frames.append(self._rendered(_THINKING_DELTA, delta))
+        return frames
 
     def _item_done(self, item: Any) -> list[Frame]:
         if not isinstance(item, dict):
@@ -255,6 +262,11 @@ class ResponsesToMessages:
     def _delta(self, delta: dict[str, Any]) -> Frame:
         index = self._open.index if self._open is not None else self._next - 1
         return ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+
+    def _rendered(self, template: str, text: str) -> Frame:
+        """A text or thinking delta from its pre-rendered template (the same JSON ``_delta`` would give)."""
+        index = self._open.index if self._open is not None else self._next - 1
+        return ("content_block_delta", template % (index, json_text(text)))
 
     def _close(self) -> list[Frame]:
         if self._open is None:

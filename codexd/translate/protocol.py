@@ -8,12 +8,19 @@ settings lookups; ids and clocks are injected through constructors.
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring
 from typing import Any, Protocol
 
 from codexd.errors import CodexdError
 from codexd.translate.aggregate import Usage
 
 Frame = tuple[str | None, "dict[str, Any] | str"]
+
+
+def json_text(text: str) -> str:
+    """``text`` as a JSON string literal, exactly as the compact encoder of ``sse.encode`` writes it
+    (non-ASCII left as is); for payloads pre-rendered around the one field that changes per event."""
+    return encode_basestring(text)  # the C function the encoder itself calls per string
 
 
 class StreamTranslator(Protocol):

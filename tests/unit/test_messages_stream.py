@@ -12,6 +12,8 @@ from typing import Any
 import anthropic
 import pytest
 from anthropic.types import Message, RawMessageStreamEvent
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from codexd.errors import CodexdError, ErrorKind
@@ -182,8 +184,9 @@ def translate(events: list[dict[str, Any]], **kwargs: Any) -> tuple[list[tuple[s
     kwargs.setdefault("message_id", MSG_ID)
     kwargs.setdefault("model", MODEL)
     translator = ResponsesToMessages(**kwargs)
-    frames = [frame for event in events for frame in translator.feed(event)]
-    return frames + translator.finish(), translator
+    frames = [frame for event in events for frame in translator.feed(event)] + translator.finish()
+    # Text and thinking deltas arrive pre-rendered as JSON text (the translator's fast path); the rest as dicts.
+    return [(name, json.loads(p) if isinstance(p, str) else p) for name, p in frames], translator
 
 
 def aggregate(events: list[dict[str, Any]]) -> ResponseAggregator:
@@ -645,3 +648,16 @@ def test_message_failure_maps_failed_truncated_and_completed_aggregates() -> Non
     truncated = message_failure(aggregate(Upstream().created().message("msg_1", "cut").events))
     assert truncated is not None and truncated.status >= 500
     assert message_failure(aggregate(Upstream().created().message("msg_1", "ok").completed())) is None
+
+
+@given(st.lists(st.text(min_size=1), min_size=1, max_size=3), st.text(min_size=1))
+def test_pre_rendered_deltas_are_the_json_of_the_same_event(thoughts: list[str], text: str) -> None:
+    events = Upstream().created().reasoning("rs_1", thoughts).message("msg_1", text).completed()
+    translator = ResponsesToMessages(message_id=MSG_ID, model=MODEL)
+    frames = [frame for event in events for frame in translator.feed(event)]
+    rendered = [payload for _, payload in frames if isinstance(payload, str)]
+    assert len(rendered) >= 2, "text and thinking deltas should take the pre-rendered path"
+    for payload in rendered:  # byte for byte what encoding the event as a dict gives, odd characters and all
+        assert encode(payload) == encode(json.loads(payload))
+    joined = "".join(p["delta"].get("text", "") for _, p in translate(events)[0] if p["type"] == "content_block_delta")
+    assert joined == text
