@@ -43,7 +43,8 @@ class UpstreamStream:
         self._abort_reason: CodexdError | None = None
         self._header_lines: list[str] = []
         self._headers_done = asyncio.Event()
-        self._data = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # the consumer, while it waits for data
+        self._watchdog: asyncio.TimerHandle | None = None  # the idle check: one timer per idle period
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
@@ -102,7 +103,7 @@ class UpstreamStream:
         self._chunks.append(chunk)
         self._buffered += len(chunk)
         self.bytes_received += len(chunk)
-        self._data.set()
+        self._wake()
         return None
 
     def on_done(self, error: BaseException | None) -> None:
@@ -112,7 +113,24 @@ class UpstreamStream:
             self._error = error
         self._curl = None
         self._headers_done.set()
-        self._data.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _watch(self) -> None:
+        """The idle check. It runs once per idle period rather than once per read: a silent upstream wakes
+        the waiting consumer, which raises the timeout; data in between only moves the next check."""
+        self._watchdog = None
+        if self._waiter is None:
+            return  # the consumer is busy; it re-arms the check when it waits again
+        left = self._last + self.idle_timeout - time.monotonic()
+        if left <= 0:
+            self._wake()
+        else:
+            self._watchdog = asyncio.get_running_loop().call_later(left, self._watch)
 
     # --- consumer side ---------------------------------------------------------------------------
     async def wait_headers(self, timeout: float) -> None:
@@ -134,38 +152,48 @@ class UpstreamStream:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body chunks as they arrive; raises ``CodexdError`` on idle timeout or a broken connection."""
-        while True:
-            if self._abort_reason is not None:
-                raise self._abort_reason
-            if self._chunks:
-                batch = b"".join(self._chunks)
-                self._chunks.clear()
-                self._buffered = 0
-                if self._paused:
-                    self._resume()
-                    self._last = time.monotonic()  # silence counts from now: we held the upstream back till here
-                yield batch
-                continue
-            if self._done:
-                if self._error is not None:
-                    raise CodexdError(
-                        ErrorKind.UPSTREAM,
-                        f"the upstream connection broke: {self._error}",
-                        code="upstream_disconnected",
-                    )
-                return
-            self._data.clear()
-            remaining = self.idle_timeout - (time.monotonic() - self._last)
-            try:
-                await asyncio.wait_for(self._data.wait(), max(remaining, 0.001))
-            except TimeoutError:
-                if time.monotonic() - self._last >= self.idle_timeout:
-                    self.abort()
-                    raise CodexdError(
-                        ErrorKind.TIMEOUT,
-                        f"the upstream was silent for {self.idle_timeout:g} s",
-                        code="timeout",
-                    ) from None
+        try:
+            while True:
+                if self._abort_reason is not None:
+                    raise self._abort_reason
+                if self._chunks:
+                    batch = b"".join(self._chunks)
+                    self._chunks.clear()
+                    self._buffered = 0
+                    if self._paused:
+                        self._resume()
+                        self._last = time.monotonic()  # silence counts from now: we held the upstream back
+                    yield batch
+                    continue
+                if self._done:
+                    if self._error is not None:
+                        raise CodexdError(
+                            ErrorKind.UPSTREAM,
+                            f"the upstream connection broke: {self._error}",
+                            code="upstream_disconnected",
+                        )
+                    return
+                await self._wait_for_data()
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
+
+    async def _wait_for_data(self) -> None:
+        left = self._last + self.idle_timeout - time.monotonic()
+        if left <= 0:
+            self.abort()
+            raise CodexdError(
+                ErrorKind.TIMEOUT, f"the upstream was silent for {self.idle_timeout:g} s", code="timeout"
+            )
+        loop = asyncio.get_running_loop()
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(left, self._watch)
+        self._waiter = loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     async def events(self) -> AsyncIterator[list[dict[str, Any]]]:
         """Decoded JSON events, one list per upstream read (non-JSON data such as ``[DONE]`` skipped)."""
@@ -192,7 +220,7 @@ class UpstreamStream:
                 curl.pause(pycurl.PAUSE_CONT)
             except pycurl.error:
                 pass
-        self._data.set()
+        self._wake()
         self._headers_done.set()
 
     def _resume(self) -> None:
