@@ -65,6 +65,9 @@ class UpstreamStream:
         curl.setopt(pycurl.XFERINFOFUNCTION, self._progress)
         curl.setopt(pycurl.HEADERFUNCTION, self._on_header_bytes)
         curl.setopt(pycurl.WRITEFUNCTION, self.on_chunk)
+        # libcurl's default 64 KiB upload buffer stays with the handle; requests are sent in one go anyway.
+        # The minimum, 16 KiB, measured 48 KiB less RSS per open stream (500 streams, python -m bench).
+        curl.setopt(pycurl.UPLOAD_BUFFERSIZE, 16 * 1024)
 
     def _progress(self, *_: int) -> int:
         return 1 if self.aborted else 0
@@ -233,7 +236,7 @@ class UpstreamStream:
 
 
 _DECODER = json.JSONDecoder()
-_SCAN = json.scanner.make_scanner(_DECODER)  # the C scanner: json.loads without two Python-level wrappers
+_SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]  # C scanner: json.loads minus 2 wrappers
 
 
 def _parse(events: list[Any]) -> list[dict[str, Any]]:
