@@ -188,13 +188,16 @@ async def concurrency(ctx: Ctx, streams: int, deltas: int, interval: float, dead
     }
 
 
+IDLE_SETTLE = 5.0  # seconds: codexd gives freed memory back after 2 s without requests (checked every 2 s)
+
+
 async def churn(ctx: Ctx, n: int, concurrency: int) -> dict[str, Any]:
-    """``n`` short chat requests, then idle RSS after a short settle."""
+    """``n`` short chat requests, then the idle RSS once codexd had time to give freed memory back."""
     await set_mode(ctx, deltas=8, reasoning=True)
     client = make_client(concurrency)
     res, wall = await run_many(n, concurrency, lambda: stream(client, ctx.targets["chat"]))
     client.close()
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(IDLE_SETTLE)
     return {
         "requests": n,
         "concurrency": concurrency,

@@ -45,6 +45,8 @@ class AppState:
     models_cache: tuple[float, list[str]] | None = None
     windows: list[Any] = field(default_factory=list)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    served: int = 0  # requests finished since start
+    last_done: float = 0.0  # when the last one finished (monotonic)
 
 
 _JSON_LIKE = frozenset({"", "application/json", "text/plain", "application/x-www-form-urlencoded"})
@@ -215,6 +217,8 @@ class BaseHandler(web.RequestHandler):
         if self not in self.state.in_flight:
             return
         self.state.in_flight.discard(self)
+        self.state.served += 1
+        self.state.last_done = time.monotonic()
         if not self.state.in_flight:
             self.state.idle.set()
         metrics.IN_FLIGHT.dec()

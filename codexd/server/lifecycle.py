@@ -17,7 +17,7 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
 from tornado.netutil import bind_sockets
 
-from codexd import __version__, metrics, notify
+from codexd import __version__, memory, metrics, notify
 from codexd.credentials import Credentials
 from codexd.errors import CodexdError, ErrorKind
 from codexd.logs import REDACTOR, setup_logging
@@ -175,10 +175,36 @@ async def serve(settings: Settings, load: Callable[[], Settings]) -> int:
     if watchdog:
         pinger = PeriodicCallback(lambda: void(notify.notify("WATCHDOG=1")), watchdog * 1000)
         pinger.start()
+    trimmer = PeriodicCallback(IdleTrim(state), IDLE_TRIM_AFTER * 1000)
+    trimmer.start()
+    loop.call_later(1.0, memory.tune_gc)  # after start-up, so that /health answers as early as it can
     notify.notify(f"READY=1\nSTATUS=serving on {address[0]}:{address[1]}")
     await stop.wait()
     logger.info("shutting down")
+    trimmer.stop()
     await drain(server, state, state.settings.drain_timeout)
     if pinger is not None:
         pinger.stop()
     return 0
+
+
+IDLE_TRIM_AFTER = 2.0  # seconds without a request before freed memory goes back to the system
+
+
+class IdleTrim:
+    """Once requests were served and then none for ``IDLE_TRIM_AFTER`` seconds, give the allocator's free
+    memory back (a few milliseconds, only when idle); then wait for the next burst."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.trimmed_at = 0  # ``state.served`` at the last trim
+
+    def __call__(self) -> None:
+        state = self.state
+        if state.served == self.trimmed_at or state.in_flight:
+            return
+        if time.monotonic() - state.last_done < IDLE_TRIM_AFTER:
+            return
+        self.trimmed_at = state.served
+        if memory.release_free_memory():
+            logger.debug("gave freed memory back to the system after %d requests", state.served)

@@ -1,0 +1,62 @@
+"""Freed memory goes back to the system once codexd is idle, and only then."""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any
+
+import pytest
+
+from codexd import memory
+from codexd.server import lifecycle
+
+
+class State:
+    """The parts of AppState the idle trim reads."""
+
+    def __init__(self) -> None:
+        self.served = 0
+        self.last_done = 0.0
+        self.in_flight: set[Any] = set()
+
+
+@pytest.fixture
+def trims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    monkeypatch.setattr(memory, "release_free_memory", lambda: calls.append(1) or True)
+    return calls
+
+
+def test_trims_once_after_a_burst_then_waits_for_the_next(trims: list[int]) -> None:
+    state = State()
+    trim = lifecycle.IdleTrim(state)  # type: ignore[arg-type]
+    trim()
+    assert trims == [], "nothing was served: nothing to give back"
+    state.served, state.last_done = 10, time.monotonic() - lifecycle.IDLE_TRIM_AFTER - 0.1
+    trim()
+    trim()
+    assert trims == [1], "one trim per burst"
+    state.served += 1
+    trim()
+    assert trims == [1, 1]
+
+
+def test_no_trim_while_requests_run_or_right_after_one(trims: list[int]) -> None:
+    state = State()
+    trim = lifecycle.IdleTrim(state)  # type: ignore[arg-type]
+    state.served, state.last_done = 5, time.monotonic()
+    trim()
+    assert trims == [], "the last request ended just now"
+    state.last_done -= lifecycle.IDLE_TRIM_AFTER + 0.1
+    state.in_flight.add(object())
+    trim()
+    assert trims == [], "a request is running"
+    state.in_flight.clear()
+    trim()
+    assert trims == [1]
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_glibc_systems_can_give_memory_back() -> None:
+    assert memory.release_free_memory() is True
