@@ -81,6 +81,10 @@ class UpstreamClient:
     def __post_init__(self) -> None:
         self.user_agent = f"codexd/{__version__} ({platform.system()} {platform.release()}; {platform.machine()})"
         self.live: set[UpstreamStream] = set()
+        # Whether the last answer came over HTTP/2: then new streams wait for that connection rather than
+        # each opening its own (libcurl's PIPEWAIT). Not before: against an HTTP/1.1 upstream PIPEWAIT would
+        # make a burst of streams open their connections one after the other.
+        self.multiplexing = False
 
     def _client(self, control: bool = False) -> CurlAsyncHTTPClient:
         if control:
@@ -176,6 +180,7 @@ class UpstreamClient:
                     code="upstream_unreachable",
                     transient=True,
                 ) from None
+            self.multiplexing = stream.http_version == 2
             self.observer.on_headers(stream.headers)
             if 200 <= stream.status < 300:
                 return stream
@@ -199,9 +204,10 @@ class UpstreamClient:
             raise error
 
     def _start(self, auth: Auth, path: str, payload: bytes, extra: Mapping[str, str]) -> UpstreamStream:
-        stream = UpstreamStream(self.settings.idle_timeout, label=path)
+        url = self.base_url(auth) + path
+        stream = UpstreamStream(self.settings.idle_timeout, label=path, multiplex=self.multiplexing)
         request = HTTPRequest(
-            self.base_url(auth) + path,
+            url,
             method="POST",
             body=payload,
             headers=self._headers(auth, extra, "application/json"),

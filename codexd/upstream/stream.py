@@ -33,9 +33,11 @@ _HIGH_WATER = 4 * 1024 * 1024
 class UpstreamStream:
     """Collects what libcurl delivers; the consumer awaits ``headers_ready`` then iterates."""
 
-    def __init__(self, idle_timeout: float, label: str = "") -> None:
+    def __init__(self, idle_timeout: float, label: str = "", multiplex: bool = False) -> None:
         self.idle_timeout = idle_timeout
         self.label = label
+        self.multiplex = multiplex  # wait for a connection to share (HTTP/2) rather than open one
+        self.http_version = 0  # from the status line: 1 or 2
         self.status = 0
         self.headers = HTTPHeaders()
         self.bytes_received = 0
@@ -68,6 +70,10 @@ class UpstreamStream:
         # libcurl's default 64 KiB upload buffer stays with the handle; requests are sent in one go anyway.
         # The minimum, 16 KiB, measured 48 KiB less RSS per open stream (500 streams, python -m bench).
         curl.setopt(pycurl.UPLOAD_BUFFERSIZE, 16 * 1024)
+        if self.multiplex:
+            # Over HTTP/2 (chatgpt.com offers it; libcurl negotiates it by default) concurrent streams share one
+            # connection, but a burst started while none was free to share would open one each.
+            curl.setopt(pycurl.PIPEWAIT, 1)
 
     def _progress(self, *_: int) -> int:
         return 1 if self.aborted else 0
@@ -82,6 +88,7 @@ class UpstreamStream:
             self._header_lines = []
             parts = stripped.split(" ", 2)
             self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            self.http_version = 2 if parts[0] == "HTTP/2" else 1
         elif stripped:
             self._header_lines.append(stripped)
         elif self.status >= 200 or self.status == 0:  # 1xx blocks are followed by the real one

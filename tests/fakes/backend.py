@@ -14,6 +14,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +142,53 @@ def validation_error(body: Any) -> str | None:
     return None
 
 
+def auth_error(state: BackendState, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]] | None:
+    """The real backend's answer to a missing, expired or revoked token or a wrong account, else None.
+    ``headers`` are case-insensitive (Tornado's HTTPHeaders)."""
+    if not state.check_auth:
+        return None
+    header = headers.get("Authorization", "")
+    token = header.removeprefix("Bearer ")
+    claims = read_claims(token)
+    if not header.startswith("Bearer ") or not claims:
+        return 401, {"detail": "Unauthorized"}
+    if token in state.revoked or claims.get("exp", 0) <= time.time():
+        return 401, {
+            "error": {
+                "message": "Provided authentication token is expired. Please try signing in again.",
+                "type": None,
+                "code": "token_expired",
+                "param": None,
+            },
+            "status": 401,
+        }
+    account = claims.get("https://api.openai.com/auth", {}).get("chatgpt_account_id")
+    if headers.get("ChatGPT-Account-ID") != account:
+        return 403, {"detail": "Account mismatch"}
+    return None
+
+
+def responses_answer(
+    state: BackendState, headers: Mapping[str, str], raw: bytes, body: Any
+) -> Script | tuple[int, dict[str, Any]]:
+    """What the backend answers a POST to ``/responses``: a plain JSON error (status, payload) for a
+    request it rejects, else the next scripted answer."""
+    failure = auth_error(state, headers)
+    if failure:
+        return failure
+    encoding = headers.get("Content-Encoding")
+    if encoding == "zstd":
+        if not raw.startswith(b"\x28\xb5\x2f\xfd"):
+            return 400, {"detail": "Invalid zstd body"}
+    elif encoding is not None:
+        return 415, {"detail": f"Unsupported Content-Encoding: {encoding}"}
+    else:
+        problem = validation_error(body)
+        if problem:
+            return 400, {"detail": problem}
+    return state.next_script(body)
+
+
 class _Base(web.RequestHandler):
     def initialize(self, state: BackendState) -> None:
         self.state = state
@@ -168,29 +216,6 @@ class _Base(web.RequestHandler):
         )
         return body
 
-    def auth_error(self) -> tuple[int, dict[str, Any]] | None:
-        if not self.state.check_auth:
-            return None
-        header = self.request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ")
-        claims = read_claims(token)
-        if not header.startswith("Bearer ") or not claims:
-            return 401, {"detail": "Unauthorized"}
-        if token in self.state.revoked or claims.get("exp", 0) <= time.time():
-            return 401, {
-                "error": {
-                    "message": "Provided authentication token is expired. Please try signing in again.",
-                    "type": None,
-                    "code": "token_expired",
-                    "param": None,
-                },
-                "status": 401,
-            }
-        account = claims.get("https://api.openai.com/auth", {}).get("chatgpt_account_id")
-        if self.request.headers.get("ChatGPT-Account-ID") != account:
-            return 403, {"detail": "Account mismatch"}
-        return None
-
     def send_json(self, status: int, payload: Any) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -201,21 +226,10 @@ class ResponsesHandler(_Base):
     """``POST /backend-api/codex/responses``."""
 
     async def post(self) -> None:
-        body = self.record()
-        failure = self.auth_error()
-        if failure:
-            return self.send_json(*failure)
-        encoding = self.request.headers.get("Content-Encoding")
-        if encoding == "zstd":
-            if not self.request.body.startswith(b"\x28\xb5\x2f\xfd"):
-                return self.send_json(400, {"detail": "Invalid zstd body"})
-        elif encoding is not None:
-            return self.send_json(415, {"detail": f"Unsupported Content-Encoding: {encoding}"})
-        else:
-            problem = validation_error(body)
-            if problem:
-                return self.send_json(400, {"detail": problem})
-        await self.play(self.state.next_script(body))
+        answer = responses_answer(self.state, self.request.headers, self.request.body, self.record())
+        if isinstance(answer, tuple):
+            return self.send_json(*answer)
+        await self.play(answer)
 
     async def play(self, script: Script) -> None:
         if script.reset_before_headers:
@@ -296,7 +310,7 @@ class ModelsHandler(_Base):
 
     def get(self) -> None:
         self.record()
-        failure = self.auth_error()
+        failure = auth_error(self.state, self.request.headers)
         if failure:
             return self.send_json(*failure)
         if not self.get_query_argument("client_version", ""):

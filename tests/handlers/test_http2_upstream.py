@@ -1,0 +1,141 @@
+"""codexd against an HTTP/2 backend, the protocol chatgpt.com offers and libcurl negotiates by default:
+streams arrive as they are sent, concurrent streams share one connection, a client that leaves cancels only
+its own stream, a reset stream is an in-band error, and a client that stops reading holds the upstream back."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.h2backend import H2Backend, start_h2_backend
+from tests.fakes.scripts import Builder, Script
+from tests.fakes.tls import tls_files
+from tests.handlers.client import post_json, stream_sse
+from tests.harness import Stack, start_stack
+from tests.reliability.test_slow_clients import flat, flood
+
+pytestmark = pytest.mark.gen_test(timeout=30)
+
+CHAT = {"model": "gpt-5.5", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    return tls_files(tmp_path_factory.mktemp("h2tls"))
+
+
+@pytest.fixture
+def h2(io_loop: Any, tls: tuple[Path, Path, Path]) -> Iterator[H2Backend]:
+    _, cert, key = tls
+    backend = io_loop.asyncio_loop.run_until_complete(start_h2_backend(cert, key))
+    yield backend
+    io_loop.asyncio_loop.run_until_complete(backend.aclose())
+
+
+@pytest.fixture
+def h2_stack(h2: H2Backend, codex_home: Path, tls: tuple[Path, Path, Path]) -> Iterator[Stack]:
+    running = start_stack(codex_home, h2, ca_bundle=str(tls[0]))  # type: ignore[arg-type]
+    yield running
+    running.stop()
+
+
+def paced(pieces: int = 20, interval: float = 0.05) -> Script:
+    text = [f"w{i} " for i in range(pieces)]
+    return Script.events(Builder().start().text("".join(text), pieces=text).completed(), interval=interval)
+
+
+async def test_chat_streams_over_http2_as_the_events_arrive(h2, h2_stack):
+    h2.state.push(paced(20, 0.05))
+    got = await stream_sse(f"{h2_stack.url}/v1/chat/completions", CHAT)
+    assert got.code == 200 and h2.alpn == ["h2"]
+    texts = [c["choices"][0]["delta"].get("content") for c in got.json()[:-1] if c["choices"]]
+    assert "".join(t for t in texts if t) == "".join(f"w{i} " for i in range(20))
+    assert got.events[-1].data == "[DONE]"
+    first, last = got.times[1], got.times[-1]
+    assert last - first > 0.5, "the deltas came in one piece, not as the upstream sent them"
+
+
+async def test_once_the_upstream_spoke_http2_concurrent_streams_share_one_connection(h2, h2_stack):
+    h2.state.default = paced(10, 0.05)
+    assert (await stream_sse(f"{h2_stack.url}/v1/chat/completions", CHAT)).code == 200
+    h2.goaway()  # no connection left to reuse: the burst below starts from scratch
+    await asyncio.sleep(0.1)
+    before = h2.state.connections
+    answers = await asyncio.gather(*(stream_sse(f"{h2_stack.url}/v1/chat/completions", CHAT) for _ in range(20)))
+    assert [a.code for a in answers] == [200] * 20
+    assert all(a.events[-1].data == "[DONE]" for a in answers)
+    opened = h2.state.connections - before
+    assert opened == 1, f"{opened} connections for 20 concurrent streams"
+    assert h2.most_streams >= 10, "the streams did not run at the same time on the connection"
+
+
+async def _open_stream(url: str) -> socket.socket:
+    """Send a streamed chat request on a raw socket with a small receive buffer and read the first bytes;
+    the caller decides whether to read on or to close."""
+    loop = asyncio.get_running_loop()
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, (host, int(port)))
+    body = b'{"model":"gpt-5.5","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    await loop.sock_sendall(sock, head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    assert b"200" in await asyncio.wait_for(loop.sock_recv(sock, 1024), 5)
+    return sock
+
+
+async def _leave_mid_stream(url: str) -> None:
+    (await _open_stream(url)).close()
+
+
+async def test_a_client_that_leaves_cancels_only_its_own_stream(h2, h2_stack):
+    h2.state.push(paced(200, 0.05), paced(20, 0.05))  # the first for the leaver, the second runs to the end
+    leaver = asyncio.ensure_future(_leave_mid_stream(h2_stack.url))
+    await asyncio.sleep(0.2)
+    stayer = asyncio.ensure_future(stream_sse(f"{h2_stack.url}/v1/chat/completions", CHAT))
+    await leaver
+    t0 = time.monotonic()
+    while h2.resets_from_client < 1:
+        assert time.monotonic() - t0 < 2, "the upstream stream was not cancelled"
+        await asyncio.sleep(0.02)
+    got = await stayer
+    assert got.code == 200 and got.events[-1].data == "[DONE]"
+    assert h2.state.connections == 1, "cancelling one stream closed the shared connection"
+
+
+async def test_a_stream_the_upstream_resets_ends_with_an_in_band_error(h2, h2_stack):
+    script = paced(10, 0.02)
+    script.steps.insert(5, type(script.steps[0])(action="drop"))
+    h2.state.push(script)
+    got = await stream_sse(f"{h2_stack.url}/v1/chat/completions", CHAT)
+    assert got.code == 200
+    assert "error" in got.json()[-1] and "[DONE]" not in [e.data for e in got.events]
+
+
+async def test_rejected_requests_keep_their_status_over_http2(h2, h2_stack):
+    h2.state.revoked.clear()
+    h2.state.push(Script.error(429, {"error": {"type": "usage_limit_reached", "message": "limit"}}))
+    got = await post_json(f"{h2_stack.url}/v1/chat/completions", {**CHAT, "stream": False})
+    assert got.code == 429
+
+
+async def test_a_client_that_stops_reading_holds_the_http2_stream_back(h2, h2_stack):
+    h2.state.push(flood(600, 64 * 1024))  # about 38 MiB scripted
+    sock = await _open_stream(h2_stack.url)
+    try:
+        sent = await flat(lambda: h2.state.bytes_sent, 1.0, 15)
+        # What may be on the way: codexd's 4 MiB high-water mark, the stream window libcurl granted before it
+        # paused (up to 10 MiB), socket buffers. HTTP/1.1 has no such window: see test_slow_clients.
+        assert sent < 18 * 2**20, f"the backend got {sent / 2**20:.1f} MiB out to a client that reads nothing"
+        got = await stream_sse(f"{h2_stack.url}/v1/chat/completions", CHAT)  # the shared connection still flows
+        assert got.code == 200 and got.events[-1].data == "[DONE]"
+        assert h2.state.connections == 1
+    finally:
+        sock.close()
