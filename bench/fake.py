@@ -1,6 +1,7 @@
 """The fake Codex backend as its own process, over HTTPS, for the benchmark.
 
-``python -m bench.fake --cert C --key K`` prints its port on stdout, then serves until killed. The
+``python -m bench.fake --cert C --key K [--http2]`` prints its port on stdout, then serves until killed
+(HTTP/1.1 by default, like the Tornado fake; HTTP/2 with ``--http2``, as chatgpt.com offers it). The
 answer script is global and set by ``POST /bench/mode {"deltas": n, "interval": s, "reasoning": bool}``
 (phases run one after another). Events are pre-encoded once per mode, the request log is not kept and
 pauses are plain sleeps, so the fake spends as little CPU as it can.
@@ -13,11 +14,13 @@ import asyncio
 import json
 import ssl
 import sys
+from pathlib import Path
 from typing import Any
 
 from tornado import web
 
 from tests.fakes import backend
+from tests.fakes.h2backend import start_h2_backend
 from tests.fakes.scripts import Builder, Script, Step, wire
 
 
@@ -53,25 +56,30 @@ class BenchResponses(backend.ResponsesHandler):
         await asyncio.sleep(seconds)
 
 
+def set_mode(state: backend.BackendState, raw: bytes) -> dict[str, int]:
+    """Replace the script every request gets (or, with ``model``, the script for requests naming that model:
+    background load beside the measured requests); the event count."""
+    spec = json.loads(raw)
+    script = build_script(int(spec["deltas"]), float(spec.get("interval", 0.0)), bool(spec.get("reasoning")))
+    if spec.get("model"):
+        BY_MODEL[spec["model"]] = script
+    else:
+        state.default = script
+    return {"events": len(script.steps)}
+
+
 class ModeHandler(web.RequestHandler):
-    """``POST /bench/mode``: replace the script every request gets (or, with ``model``, the script for
-    requests naming that model: background load beside the measured requests); answers the event count."""
+    """``POST /bench/mode``: see ``set_mode``."""
 
     def initialize(self, state: backend.BackendState) -> None:
         self.state = state
 
     def post(self) -> None:
-        spec = json.loads(self.request.body)
-        script = build_script(int(spec["deltas"]), float(spec.get("interval", 0.0)), bool(spec.get("reasoning")))
-        if spec.get("model"):
-            BY_MODEL[spec["model"]] = script
-        else:
-            self.state.default = script
-        self.finish({"events": len(script.steps)})
+        self.finish(set_mode(self.state, self.request.body))
 
 
 async def serve(cert: str, key: str) -> None:
-    """Start the fake on a free loopback port and print it."""
+    """Start the HTTP/1.1 fake on a free loopback port and print it."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     backend.ResponsesHandler = BenchResponses  # type: ignore[misc]  # start_backend routes by this name
@@ -84,14 +92,26 @@ async def serve(cert: str, key: str) -> None:
     await asyncio.Event().wait()
 
 
+async def serve_h2(cert: str, key: str) -> None:
+    """Start the HTTP/2 fake on a free loopback port and print it."""
+    fake = await start_h2_backend(Path(cert), Path(key))
+    fake.record = False
+    fake.state.default = build_script(8, 0.0, True)
+    fake.state.chooser = lambda body: BY_MODEL.get(body.get("model")) if isinstance(body, dict) else None
+    fake.routes["/bench/mode"] = lambda raw: (200, set_mode(fake.state, raw))
+    print(fake.port, flush=True)
+    await asyncio.Event().wait()
+
+
 def main() -> None:
     """Parse the two PEM paths and serve forever."""
     parser = argparse.ArgumentParser(prog="bench.fake")
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--http2", action="store_true", help="serve HTTP/2 (ALPN h2) instead of HTTP/1.1")
     args = parser.parse_args()
     try:
-        asyncio.run(serve(args.cert, args.key))
+        asyncio.run((serve_h2 if args.http2 else serve)(args.cert, args.key))
     except KeyboardInterrupt:
         sys.exit(0)
 

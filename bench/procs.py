@@ -48,10 +48,10 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def start_fake(cert: Path, key: Path) -> tuple[subprocess.Popen[str], int]:
-    """The fake backend process and its port."""
+def start_fake(cert: Path, key: Path, http2: bool = False) -> tuple[subprocess.Popen[str], int]:
+    """The fake backend process (HTTP/2 when ``http2``) and its port."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.fake", "--cert", str(cert), "--key", str(key)],
+        [sys.executable, "-m", "bench.fake", "--cert", str(cert), "--key", str(key), *(["--http2"] if http2 else [])],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

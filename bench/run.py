@@ -43,6 +43,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--churn", type=int, help="requests before the second idle RSS (default 10000; quick 300)")
     p.add_argument("--deltas", type=int, help="deltas per stream in the throughput phase (default 200; quick 50)")
     p.add_argument("--background", type=int, help="paced streams open during TTFT (default 32; quick 4)")
+    p.add_argument("--http2", action="store_true", help="the fake backend speaks HTTP/2, as chatgpt.com does")
     p.add_argument("--json", type=Path, default=Path("/tmp/codexd-bench.json"), help="where to write results")
     p.add_argument("--profile", type=Path, help="run codexd under cProfile (throughput phase only), dump here")
     args = p.parse_args(argv)
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="codexd-bench-") as tmp:
         folder = Path(tmp)
         ca, cert, key = tls_files(folder)
-        fake, fake_port = start_fake(cert, key)
+        fake, fake_port = start_fake(cert, key, args.http2)
         config, home, token = write_config(folder, fake_port, ca, max_clients=max(256, args.streams + 64))
         codexd = None
         try:
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             out: dict[str, Any] = {
                 "machine": machine(),
                 "fd_limit": fd_limit,
+                "upstream_http2": args.http2,
                 "quick": args.quick,
                 "startup": {
                     "health_s": round(sorted(startups)[len(startups) // 2], 4),

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class H2Backend:
     most_streams: int = 0  # the most streams open at once on one connection
     resets_from_client: int = 0  # streams the client cancelled (RST_STREAM)
     record: bool = True  # keep every request in state.requests (the benchmark turns it off)
+    routes: dict[str, Callable[[bytes], tuple[int, Any]]] = field(default_factory=dict)  # more POST paths: JSON
     live: set[_Connection] = field(default_factory=set)
 
     @property
@@ -172,7 +174,12 @@ class _Connection:
         open_now = sum(1 for r in self.requests.values() if r.task is not None and not r.task.done())
         self.backend.most_streams = max(self.backend.most_streams, open_now)
         try:
-            if request.path.split("?")[0] != RESPONSES_PATH:
+            path = request.path.split("?")[0]
+            if path in self.backend.routes:
+                status, payload = self.backend.routes[path](bytes(request.body))
+                await self.finish(stream_id, status, {"content-type": "application/json"}, json.dumps(payload).encode())
+                return
+            if path != RESPONSES_PATH:
                 await self.finish(stream_id, 404, {"content-type": "application/json"}, b'{"detail":"Not Found"}')
                 return
             raw = bytes(request.body)
