@@ -103,6 +103,13 @@ def write_config(folder: Path, fake_port: int, ca: Path, max_clients: int) -> tu
     return config, home, str(doc["tokens"]["access_token"])
 
 
+def precompile() -> None:
+    """Compile codexd to bytecode in the checkout (``__pycache__``, ignored by git), as pip does when it
+    installs a package. Without it, a run with PYTHONDONTWRITEBYTECODE=1 would compile every module at each
+    start: 0.1 s more on a small VM."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "codexd")], check=True)
+
+
 def start_codexd(config: Path, home: Path, token: str, ca: Path, profile: Path | None = None) -> Codexd:
     """Start ``python -m codexd serve`` and wait for /health; the start-up time is Popen to first 200."""
     port = free_port()

@@ -23,6 +23,7 @@ from bench import phases
 from bench.client import Target, bodies, make_client
 from bench.procs import (
     DIRECT_HEADERS,
+    precompile,
     raise_fd_limit,
     rss_kib,
     start_codexd,
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="codexd-bench-") as tmp:
         folder = Path(tmp)
         ca, cert, key = tls_files(folder)
+        precompile()
         fake, fake_port = start_fake(cert, key, args.http2)
         config, home, token = write_config(folder, fake_port, ca, max_clients=max(256, args.streams + 64))
         codexd = None
