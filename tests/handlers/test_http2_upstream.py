@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.h2backend import H2Backend, start_h2_backend
-from tests.fakes.scripts import Builder, Script
+from tests.fakes.scripts import Builder, Script, Step
 from tests.fakes.tls import tls_files
 from tests.handlers.client import post_json, stream_sse
 from tests.harness import Stack, start_stack
@@ -112,7 +112,7 @@ async def test_a_client_that_leaves_cancels_only_its_own_stream(h2, h2_stack):
 
 async def test_a_stream_the_upstream_resets_ends_with_an_in_band_error(h2, h2_stack):
     script = paced(10, 0.02)
-    script.steps.insert(5, type(script.steps[0])(action="drop"))
+    script.steps.insert(5, Step(action="drop"))
     h2.state.push(script)
     got = await stream_sse(f"{h2_stack.url}/v1/chat/completions", CHAT)
     assert got.code == 200
@@ -120,7 +120,6 @@ async def test_a_stream_the_upstream_resets_ends_with_an_in_band_error(h2, h2_st
 
 
 async def test_rejected_requests_keep_their_status_over_http2(h2, h2_stack):
-    h2.state.revoked.clear()
     h2.state.push(Script.error(429, {"error": {"type": "usage_limit_reached", "message": "limit"}}))
     got = await post_json(f"{h2_stack.url}/v1/chat/completions", {**CHAT, "stream": False})
     assert got.code == 429
