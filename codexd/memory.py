@@ -1,5 +1,5 @@
 """Keeping codexd's memory small between bursts: the allocator's free memory back to the system when
-idle, and a garbage collector that stays out of the hot path.
+idle, and full garbage collections that skip what lives as long as the process.
 
 After a burst of streams the C allocator keeps what was freed (TLS and curl buffers, Python's own
 arenas) for reuse, so RSS stays at the burst's peak for as long as the daemon lives. glibc's
@@ -41,9 +41,7 @@ def release_free_memory() -> bool:
 
 
 def tune_gc() -> None:
-    """Call once start-up is done: objects that live as long as the process leave the collector's view
-    (``gc.freeze``), and the youngest generation is collected less often. Streams allocate many short-lived
-    containers that reference counting frees anyway; the default threshold ran a collection every 700."""
+    """Call once start-up is done: the objects that live as long as the process (modules, settings, routes)
+    leave the collector's view, so full collections during streaming walk only what requests allocated."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
