@@ -24,7 +24,7 @@ from codexd.logs import REDACTOR, setup_logging
 from codexd.server.app import make_app
 from codexd.server.base import AppState
 from codexd.settings import KEYS, Settings
-from codexd.upstream.client import Observer, UpstreamClient
+from codexd.upstream.client import CONNECTION_MAX_AGE, Observer, UpstreamClient
 from codexd.upstream.ratelimits import parse_windows
 
 logger = logging.getLogger(__name__)
@@ -192,19 +192,29 @@ IDLE_TRIM_AFTER = 2.0  # seconds without a request before freed memory goes back
 
 
 class IdleTrim:
-    """Once requests were served and then none for ``IDLE_TRIM_AFTER`` seconds, give the allocator's free
-    memory back (a few milliseconds, only when idle); then wait for the next burst."""
+    """Keeps an idle codexd small. ``IDLE_TRIM_AFTER`` seconds after a burst of requests it renews the curl
+    handles the burst used and gives the allocator's free memory back (a few milliseconds); after
+    ``CONNECTION_MAX_AGE`` without requests it also closes the upstream connections, which libcurl would
+    not reuse any more. Then it waits for the next burst."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.trimmed_at = 0  # ``state.served`` at the last trim
+        self.closed_at = 0  # ``state.served`` when the upstream connections were last closed
 
     def __call__(self) -> None:
         state = self.state
-        if state.served == self.trimmed_at or state.in_flight:
+        if state.in_flight or state.served == self.closed_at:
             return
-        if time.monotonic() - state.last_done < IDLE_TRIM_AFTER:
+        idle = time.monotonic() - state.last_done
+        if idle < IDLE_TRIM_AFTER:
             return
-        self.trimmed_at = state.served
-        if memory.release_free_memory():
-            logger.debug("gave freed memory back to the system after %d requests", state.served)
+        if state.served != self.trimmed_at:
+            self.trimmed_at = state.served
+            handles = state.upstream.release_handles()
+            if memory.release_free_memory():
+                logger.debug("gave memory back after %d requests (%d curl handles renewed)", state.served, handles)
+        elif idle >= CONNECTION_MAX_AGE and state.upstream.close_idle():
+            self.closed_at = state.served
+            memory.release_free_memory()
+            logger.debug("closed the upstream connections after %.0f s without requests", idle)

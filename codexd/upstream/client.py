@@ -46,6 +46,7 @@ IDENTITY_HEADERS = (
 )
 _ALIASES = {"session_id": "session-id", "thread_id": "thread-id"}
 IDLE_CONNECTIONS = 32  # idle upstream connections kept for reuse
+CONNECTION_MAX_AGE = 118.0  # seconds: libcurl reuses no connection idle longer (CURLOPT_MAXAGE_CONN's default)
 RETRY_BACKOFF = 0.25  # seconds before the one retry of a transient failure
 
 
@@ -58,6 +59,11 @@ def identity_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
         if lower in IDENTITY_HEADERS and value:
             out[lower] = value
     return out
+
+
+def _at_rest(client: CurlAsyncHTTPClient) -> bool:
+    """No transfer running or queued (every handle is back in Tornado's free list)."""
+    return not client._requests and len(client._free_list) == len(client._curls)
 
 
 @dataclass
@@ -99,6 +105,47 @@ class UpstreamClient:
             # that keeps hundreds of TLS connections (and their buffers) alive for nothing.
             self._streams._multi.setopt(pycurl.M_MAXCONNECTS, IDLE_CONNECTIONS)
         return self._streams
+
+    def release_handles(self) -> int:
+        """Swap every idle stream handle that has carried a request for a fresh one; how many were swapped.
+
+        Until it is closed, a used curl handle keeps its upload buffer and its last request's body and
+        callbacks, so after a burst of N concurrent streams N handles hold memory for nothing (about 25 KiB
+        each, more with large request bodies). Called when codexd is idle; handles in use are left alone.
+        """
+        client = self._streams
+        if client is None:
+            return 0
+        # Tornado keeps every handle in ``_curls`` and the idle ones in ``_free_list``.
+        position = {id(curl): i for i, curl in enumerate(client._curls)}
+        swapped = 0
+        for i, curl in enumerate(client._free_list):
+            if not getattr(curl, "used", False):
+                continue
+            fresh = client._curl_create()
+            client._curls[position[id(curl)]] = fresh
+            client._free_list[i] = fresh
+            curl.close()
+            swapped += 1
+        return swapped
+
+    def close_idle(self) -> bool:
+        """Close each curl client that has no transfer running, with its handles and cached connections;
+        the next request opens a new one. True when one was closed.
+
+        Called after ``CONNECTION_MAX_AGE`` without requests, when libcurl would not reuse those connections
+        any more but would keep them (about 150 KiB each with their TLS state) until the next request.
+        """
+        closed = False
+        if self._streams is not None and _at_rest(self._streams):
+            self._streams.close()
+            self._streams = None
+            closed = True
+        if self._control is not None and _at_rest(self._control):
+            self._control.close()
+            self._control = None
+            closed = True
+        return closed
 
     def close(self) -> None:
         """Abort every live stream and release the curl handles."""

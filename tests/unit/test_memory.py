@@ -12,6 +12,21 @@ from codexd import memory
 from codexd.server import lifecycle
 
 
+class Upstream:
+    """Records what the idle trim asks of the upstream client."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def release_handles(self) -> int:
+        self.calls.append("handles")
+        return 3
+
+    def close_idle(self) -> bool:
+        self.calls.append("connections")
+        return True
+
+
 class State:
     """The parts of AppState the idle trim reads."""
 
@@ -19,6 +34,7 @@ class State:
         self.served = 0
         self.last_done = 0.0
         self.in_flight: set[Any] = set()
+        self.upstream = Upstream()
 
 
 @pytest.fixture
@@ -55,6 +71,30 @@ def test_no_trim_while_requests_run_or_right_after_one(trims: list[int]) -> None
     state.in_flight.clear()
     trim()
     assert trims == [1]
+
+
+def test_handles_are_renewed_at_the_trim_and_connections_closed_only_once_libcurl_would_not_reuse_them(
+    trims: list[int],
+) -> None:
+    state = State()
+    trim = lifecycle.IdleTrim(state)  # type: ignore[arg-type]
+    state.served, state.last_done = 4, time.monotonic() - lifecycle.IDLE_TRIM_AFTER - 0.1
+    trim()
+    trim()
+    assert state.upstream.calls == ["handles"], "connections stay warm for the next request"
+    state.last_done = time.monotonic() - lifecycle.CONNECTION_MAX_AGE - 0.1
+    trim()
+    trim()
+    assert state.upstream.calls == ["handles", "connections"], "closed once, then nothing until the next burst"
+    assert trims == [1, 1]
+    state.served += 1
+    state.in_flight.add(object())
+    trim()
+    assert state.upstream.calls == ["handles", "connections"], "a request is running"
+    state.in_flight.clear()
+    trim()
+    trim()
+    assert state.upstream.calls == ["handles", "connections", "handles", "connections"]
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
