@@ -206,3 +206,10 @@ async def churn(ctx: Ctx, n: int, concurrency: int) -> dict[str, Any]:
         "rss_after_kib": rss_kib(ctx.pid),
         "codexd": summary(res),
     }
+
+
+async def rest(ctx: Ctx, seconds: float) -> dict[str, Any]:
+    """The idle RSS once codexd has had no request for ``seconds`` (long enough to close its idle upstream
+    connections, which libcurl would not reuse after ``CONNECTION_MAX_AGE``)."""
+    await asyncio.sleep(seconds)
+    return {"idle_s": seconds, "rss_kib": rss_kib(ctx.pid)}

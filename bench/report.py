@@ -39,6 +39,9 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
             round(out["churn"]["rss_after_kib"] / 1024, 1),
             50,
         )
+    if "rest" in out:
+        rest = out["rest"]
+        add(f"idle RSS {rest['idle_s']:.0f} s after the last request, MiB", round(rest["rss_kib"] / 1024, 1), 50)
     add("start-up to /health, s", s["health_s"], 0.5)
     add("codexd --version, s", s["version_s"], 0.3)
     return rows

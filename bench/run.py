@@ -4,8 +4,8 @@ write JSON (``--json``, default /tmp/codexd-bench.json).
 
 Phases: start-up and ``--version`` time, idle RSS; TTFT overhead (sequential and 32 concurrent);
 streaming throughput and CPU per 10k translated events (32 and 256 clients); N open slow streams
-(progress and RSS per stream); idle RSS after many requests. ``--profile OUT`` instead runs codexd under
-cProfile for the throughput phase only and prints its top functions.
+(progress and RSS per stream); idle RSS after many requests, and (full runs) two minutes after the last.
+``--profile OUT`` instead runs codexd under cProfile for the throughput phase only and prints its top functions.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from bench.procs import (
     write_config,
 )
 from bench.report import print_report, profile_top, targets
+from codexd.server.lifecycle import IDLE_TRIM_AFTER
+from codexd.upstream.client import CONNECTION_MAX_AGE
 from tests.fakes.tls import tls_files
 
 
@@ -98,6 +100,9 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
     out["concurrency"] = await phases.concurrency(ctx, args.streams, slow_deltas, 0.5, 20.0 if args.quick else 30.0)
     await asyncio.sleep(1.0)
     out["rss_timeline"].append(("concurrency", rss_kib(ctx.pid)))
+    if not args.quick:
+        out["rest"] = await phases.rest(ctx, CONNECTION_MAX_AGE + 2 * IDLE_TRIM_AFTER + 1.0)
+        out["rss_timeline"].append(("rest", out["rest"]["rss_kib"]))
 
 
 def main(argv: list[str] | None = None) -> int:
