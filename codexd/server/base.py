@@ -303,13 +303,18 @@ class DialectHandler(BaseHandler):
         self.start_sse(stream)
         pinger = asyncio.ensure_future(self._ping_loop(ping)) if ping else None
         try:
-            await self._flush_first()
+            if not stream.has_data:
+                # Show the 200 now rather than with the first event. When events came with the headers,
+                # the headers go out with their frames instead: one write and one loop turn less.
+                await self._flush_first()
             async for batch in stream.events():
                 frames: list[Frame] = []
                 for event in batch:
                     frames += translator.feed(event)
                 if frames:
                     await self._send(frames)
+                elif self.first_byte_at is None:
+                    await self._flush_first()
             await self._send(translator.finish())
         except CodexdError as err:
             logger.warning("stream failed after it started: %s [%s]", err.message, self.request_id)
@@ -341,6 +346,8 @@ class DialectHandler(BaseHandler):
         self._last_write = time.monotonic()
         try:
             await self.flush()
+            if self.first_byte_at is None:
+                self.first_byte_at = self._last_write
         except iostream.StreamClosedError:
             if not quiet:
                 raise

@@ -164,6 +164,11 @@ class UpstreamStream:
         parts = [chunk async for chunk in self.chunks()]
         return b"".join(parts)
 
+    @property
+    def has_data(self) -> bool:
+        """Whether body bytes (or the end of the body) are already here, so reading would not wait."""
+        return bool(self._chunks) or self._done
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body chunks as they arrive; raises ``CodexdError`` on idle timeout or a broken connection."""
         try:
@@ -210,12 +215,11 @@ class UpstreamStream:
             self._waiter = None
 
     async def events(self) -> AsyncIterator[list[dict[str, Any]]]:
-        """Decoded JSON events, one list per upstream read (non-JSON data such as ``[DONE]`` skipped)."""
+        """Decoded JSON events, one list per upstream read (non-JSON data such as ``[DONE]`` skipped); the list
+        is empty when a read completed no event."""
         decoder = SSEDecoder()
         async for chunk in self.chunks():
-            batch = _parse(decoder.feed(chunk))
-            if batch:
-                yield batch
+            yield _parse(decoder.feed(chunk))
         tail = _parse(decoder.close())
         if tail:
             yield tail
