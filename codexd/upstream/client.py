@@ -18,13 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pycurl
-from tornado.curl_httpclient import CurlAsyncHTTPClient
 from tornado.httpclient import HTTPRequest
 
 from codexd import __version__
 from codexd.credentials import Auth, Credentials
 from codexd.errors import CodexdError, ErrorKind
 from codexd.settings import Settings
+from codexd.upstream.curlpool import LazyCurlClient
 from codexd.upstream.failures import error_from_answer
 from codexd.upstream.stream import UpstreamStream
 
@@ -61,11 +61,6 @@ def identity_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _at_rest(client: CurlAsyncHTTPClient) -> bool:
-    """No transfer running or queued (every handle is back in Tornado's free list)."""
-    return not client._requests and len(client._free_list) == len(client._curls)
-
-
 @dataclass
 class Observer:
     """Hooks for metrics: each upstream answer's headers, and each upstream failure by kind."""
@@ -81,8 +76,8 @@ class UpstreamClient:
     settings: Settings
     credentials: Credentials
     observer: Observer = field(default_factory=Observer)
-    _streams: CurlAsyncHTTPClient | None = None
-    _control: CurlAsyncHTTPClient | None = None
+    _streams: LazyCurlClient | None = None
+    _control: LazyCurlClient | None = None
 
     def __post_init__(self) -> None:
         self.user_agent = f"codexd/{__version__} ({platform.system()} {platform.release()}; {platform.machine()})"
@@ -92,13 +87,13 @@ class UpstreamClient:
         # make a burst of streams open their connections one after the other.
         self.multiplexing = False
 
-    def _client(self, control: bool = False) -> CurlAsyncHTTPClient:
+    def _client(self, control: bool = False) -> LazyCurlClient:
         if control:
             if self._control is None:
-                self._control = CurlAsyncHTTPClient(force_instance=True, max_clients=16, max_body_size=64 << 20)
+                self._control = LazyCurlClient(force_instance=True, max_clients=16, max_body_size=64 << 20)
             return self._control
         if self._streams is None:
-            self._streams = CurlAsyncHTTPClient(
+            self._streams = LazyCurlClient(
                 force_instance=True, max_clients=self.settings.max_clients, max_body_size=1 << 40
             )
             # libcurl caches up to 4 idle connections per handle by default; after a burst of streams
@@ -107,27 +102,9 @@ class UpstreamClient:
         return self._streams
 
     def release_handles(self) -> int:
-        """Swap every idle stream handle that has carried a request for a fresh one; how many were swapped.
-
-        Until it is closed, a used curl handle keeps its upload buffer and its last request's body and
-        callbacks, so after a burst of N concurrent streams N handles hold memory for nothing (about 25 KiB
-        each, more with large request bodies). Called when codexd is idle; handles in use are left alone.
-        """
-        client = self._streams
-        if client is None:
-            return 0
-        # Tornado keeps every handle in ``_curls`` and the idle ones in ``_free_list``.
-        position = {id(curl): i for i, curl in enumerate(client._curls)}
-        swapped = 0
-        for i, curl in enumerate(client._free_list):
-            if not getattr(curl, "used", False):
-                continue
-            fresh = client._curl_create()
-            client._curls[position[id(curl)]] = fresh
-            client._free_list[i] = fresh
-            curl.close()
-            swapped += 1
-        return swapped
+        """Close the stream handles not in use (a used handle keeps about 25 KiB, more with a large request
+        body); new ones are made when requests need them. How many were closed. Called when codexd is idle."""
+        return self._streams.close_idle_handles() if self._streams is not None else 0
 
     def close_idle(self) -> bool:
         """Close each curl client that has no transfer running, with its handles and cached connections;
@@ -137,11 +114,11 @@ class UpstreamClient:
         any more but would keep them (about 150 KiB each with their TLS state) until the next request.
         """
         closed = False
-        if self._streams is not None and _at_rest(self._streams):
+        if self._streams is not None and self._streams.at_rest:
             self._streams.close()
             self._streams = None
             closed = True
-        if self._control is not None and _at_rest(self._control):
+        if self._control is not None and self._control.at_rest:
             self._control.close()
             self._control = None
             closed = True

@@ -63,7 +63,6 @@ class UpstreamStream:
         and body bytes to this stream directly (Tornado's own callbacks add a buffer, a loop callback and a
         header parse per read, for nothing we use)."""
         self._curl = curl
-        curl.used = True  # UpstreamClient.release_handles swaps used handles for fresh ones when idle
         curl.setopt(pycurl.NOPROGRESS, 0)
         curl.setopt(pycurl.XFERINFOFUNCTION, self._progress)
         curl.setopt(pycurl.HEADERFUNCTION, self._on_header_bytes)

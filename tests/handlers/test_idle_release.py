@@ -1,4 +1,5 @@
-"""What an idle codexd gives back: the curl handles a burst used, and later the upstream connections."""
+"""What codexd holds for upstream requests: curl handles only as many as requests need, none of them once
+idle, and after a longer idle no upstream connections either."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from tests.fakes.scripts import Builder, Script
 from tests.handlers.client import post_json, stream_sse
+from tests.harness import start_stack
 from tests.reliability.wire import wait_for
 
 pytestmark = pytest.mark.gen_test(timeout=30)
@@ -45,24 +47,38 @@ async def burst(stack, n: int = BURST) -> None:
     assert all(r.json()[-1]["type"] == "response.completed" for r in reads)
 
 
-async def test_renewing_used_handles_keeps_the_warm_connections(stack):
+async def test_closing_idle_handles_keeps_the_warm_connections(stack):
     await burst(stack)
     connections = stack.backend.state.connections
     assert stack.state.upstream.release_handles() == BURST, "every stream of the burst had its own handle"
-    assert stack.state.upstream.release_handles() == 0, "nothing was used since"
+    assert stack.state.upstream.release_handles() == 0, "nothing was made since"
     resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
     assert resp.code == 200
     assert stack.backend.state.connections == connections, "the next request reused a cached connection"
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="reads glibc's mallinfo2")
-async def test_renewing_used_handles_frees_their_buffers(stack):
+async def test_closing_idle_handles_frees_their_buffers(stack):
     await burst(stack)
     before = malloc_in_use()
     stack.state.upstream.release_handles()
     freed = before - malloc_in_use()
     # Each used handle holds at least its 16 KiB upload buffer until it is closed.
     assert freed >= BURST * 16 * 1024, f"only {freed} bytes freed"
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="reads glibc's mallinfo2")
+async def test_handles_are_made_as_requests_need_them(backend, codex_home):
+    """A high ``max_clients`` costs nothing until streams use it (a curl handle is about 6.8 KiB)."""
+    stack = start_stack(codex_home, backend, max_clients=4000)
+    try:
+        before = malloc_in_use()
+        resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+        grown = malloc_in_use() - before
+        assert resp.code == 200
+        assert grown < 4 << 20, f"the first request took {grown} bytes"
+    finally:
+        stack.stop()
 
 
 async def test_closing_idle_connections_spares_a_running_stream(stack):
