@@ -192,8 +192,8 @@ IDLE_TRIM_AFTER = 2.0  # seconds without a request before freed memory goes back
 
 
 class IdleTrim:
-    """Keeps an idle codexd small. ``IDLE_TRIM_AFTER`` seconds after a burst of requests it renews the curl
-    handles the burst used and gives the allocator's free memory back (a few milliseconds); after
+    """Keeps an idle codexd small. ``IDLE_TRIM_AFTER`` seconds after a burst of requests it closes the curl
+    handles the burst made and gives the allocator's free memory back (a few milliseconds); after
     ``CONNECTION_MAX_AGE`` without requests it also closes the upstream connections, which libcurl would
     not reuse any more. Then it waits for the next burst."""
 
@@ -213,7 +213,7 @@ class IdleTrim:
             self.trimmed_at = state.served
             handles = state.upstream.release_handles()
             if memory.release_free_memory():
-                logger.debug("gave memory back after %d requests (%d curl handles renewed)", state.served, handles)
+                logger.debug("gave memory back after %d requests (%d curl handles closed)", state.served, handles)
         elif idle >= CONNECTION_MAX_AGE and state.upstream.close_idle():
             self.closed_at = state.served
             memory.release_free_memory()

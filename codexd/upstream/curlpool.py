@@ -31,11 +31,6 @@ class LazyCurlClient(CurlAsyncHTTPClient):
         super().fetch_impl(request, callback)
 
     @property
-    def handles(self) -> int:
-        """Curl handles that exist now (busy or idle)."""
-        return len(self._curls)
-
-    @property
     def at_rest(self) -> bool:
         """No transfer running or queued."""
         return not self._requests and len(self._free_list) == len(self._curls)
