@@ -201,9 +201,7 @@ class UpstreamStream:
         left = self._last + self.idle_timeout - time.monotonic()
         if left <= 0:
             self.abort()
-            raise CodexdError(
-                ErrorKind.TIMEOUT, f"the upstream was silent for {self.idle_timeout:g} s", code="timeout"
-            )
+            raise CodexdError(ErrorKind.TIMEOUT, f"the upstream was silent for {self.idle_timeout:g} s", code="timeout")
         loop = asyncio.get_running_loop()
         if self._watchdog is None:
             self._watchdog = loop.call_later(left, self._watch)

@@ -4,6 +4,7 @@ first events came with them or the upstream is slow to send any."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -32,6 +33,17 @@ ENDPOINTS = {
 }
 
 
+def _header_clock(t0: float) -> tuple[list[float], Callable[[str], None]]:
+    """A header callback noting when the blank line closing the response headers arrived (s after ``t0``)."""
+    headers_at: list[float] = []
+
+    def on_header(line: str) -> None:
+        if line in ("\r\n", "\n") and not headers_at:
+            headers_at.append(time.monotonic() - t0)
+
+    return headers_at, on_header
+
+
 @pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
 @pytest.mark.parametrize("silent_after", [0, 2, 4], ids=["no-event", "created", "first-delta"])
 async def test_headers_do_not_wait_for_a_silent_upstream(stack, endpoint, silent_after):
@@ -40,12 +52,8 @@ async def test_headers_do_not_wait_for_a_silent_upstream(stack, endpoint, silent
     answer = Builder().start().text("hello world", pieces=["hello world"]).completed()
     stack.backend.state.push(Script.events(answer).then_stall(silent_after, STALL))
     t0 = time.monotonic()
-    headers_at: list[float] = []
+    headers_at, on_header = _header_clock(t0)
     received = bytearray()
-
-    def on_header(line: str) -> None:
-        if line in ("\r\n", "\n") and not headers_at:
-            headers_at.append(time.monotonic() - t0)
 
     def on_chunk(chunk: bytes) -> None:
         received.extend(chunk)
@@ -67,12 +75,7 @@ async def test_headers_do_not_wait_for_the_rest_of_a_half_sent_event(stack, endp
         Script(steps=[Step(raw=blob[:30]), Step(action="stall", delay=STALL), Step(raw=blob[30:])])
     )
     t0 = time.monotonic()
-    headers_at: list[float] = []
-
-    def on_header(line: str) -> None:
-        if line in ("\r\n", "\n") and not headers_at:
-            headers_at.append(time.monotonic() - t0)
-
+    headers_at, on_header = _header_clock(t0)
     resp = await post_json(f"{stack.url}{path}", body, header_callback=on_header)
     assert resp.code == 200
     assert time.monotonic() - t0 >= STALL

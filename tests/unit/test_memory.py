@@ -73,7 +73,7 @@ def test_no_trim_while_requests_run_or_right_after_one(trims: list[int]) -> None
     assert trims == [1]
 
 
-def test_handles_are_renewed_at_the_trim_and_connections_closed_only_once_libcurl_would_not_reuse_them(
+def test_idle_handles_are_closed_at_the_trim_and_connections_closed_only_once_libcurl_would_not_reuse_them(
     trims: list[int],
 ) -> None:
     state = State()
