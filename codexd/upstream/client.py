@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import pycurl
 from tornado.httpclient import HTTPRequest
 
 from codexd import __version__
@@ -45,7 +44,7 @@ IDENTITY_HEADERS = (
     "version",
 )
 _ALIASES = {"session_id": "session-id", "thread_id": "thread-id"}
-IDLE_CONNECTIONS = 32  # idle upstream connections kept for reuse
+IDLE_CONNECTIONS = 32  # idle upstream connections kept for reuse, beside those of running streams
 CONNECTION_MAX_AGE = 118.0  # seconds: libcurl reuses no connection idle longer (CURLOPT_MAXAGE_CONN's default)
 RETRY_BACKOFF = 0.25  # seconds before the one retry of a transient failure
 
@@ -94,11 +93,11 @@ class UpstreamClient:
             return self._control
         if self._streams is None:
             self._streams = LazyCurlClient(
-                force_instance=True, max_clients=self.settings.max_clients, max_body_size=1 << 40
+                force_instance=True,
+                max_clients=self.settings.max_clients,
+                max_body_size=1 << 40,
+                spare_connections=IDLE_CONNECTIONS,
             )
-            # libcurl caches up to 4 idle connections per handle by default; after a burst of streams
-            # that keeps hundreds of TLS connections (and their buffers) alive for nothing.
-            self._streams._multi.setopt(pycurl.M_MAXCONNECTS, IDLE_CONNECTIONS)
         return self._streams
 
     def release_handles(self) -> int:

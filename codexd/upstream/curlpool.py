@@ -11,16 +11,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pycurl
 from tornado.curl_httpclient import CurlAsyncHTTPClient
 from tornado.httpclient import HTTPRequest, HTTPResponse
 
 
 class LazyCurlClient(CurlAsyncHTTPClient):
-    """``CurlAsyncHTTPClient`` with handles on demand; see the module docstring."""
+    """``CurlAsyncHTTPClient`` with handles on demand; see the module docstring.
 
-    def initialize(self, max_clients: int = 10, **kwargs: Any) -> None:  # type: ignore[override]
+    With ``spare_connections``, libcurl's connection cache holds the connections of the running transfers
+    plus that many idle ones. libcurl's own limit (``CURLMOPT_MAXCONNECTS``) counts busy connections too: a
+    fixed one below the number of concurrent streams would close each connection as its transfer ends, and
+    every new request would pay a TLS handshake. Without a limit, libcurl keeps up to four connections per
+    running transfer, so a burst of streams would leave hundreds of idle TLS connections behind.
+    """
+
+    def initialize(  # type: ignore[override]
+        self, max_clients: int = 10, spare_connections: int | None = None, **kwargs: Any
+    ) -> None:
         super().initialize(max_clients=0, **kwargs)
         self.max_handles = max_clients
+        self.spare_connections = spare_connections
+        self._cache_limit = -1
 
     def fetch_impl(self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]) -> None:
         """Queue the request as Tornado does, with one more handle first if all are busy and the cap allows."""
@@ -28,7 +40,23 @@ class LazyCurlClient(CurlAsyncHTTPClient):
             curl = self._curl_create()
             self._curls.append(curl)
             self._free_list.append(curl)
+        self._fit_cache(1)
         super().fetch_impl(request, callback)
+
+    def _finish(self, curl: Any, curl_error: int | None = None, curl_message: str | None = None) -> None:
+        super()._finish(curl, curl_error, curl_message)
+        self._fit_cache(0)
+
+    def _fit_cache(self, starting: int) -> None:
+        """Let the connection cache hold every running (or queued) transfer's connection plus the spares.
+        libcurl applies the limit when a transfer ends and its connection goes back to the cache."""
+        if self.spare_connections is None:
+            return
+        running = len(self._curls) - len(self._free_list) + len(self._requests) + starting
+        limit = running + self.spare_connections
+        if limit != self._cache_limit:
+            self._multi.setopt(pycurl.M_MAXCONNECTS, limit)
+            self._cache_limit = limit
 
     @property
     def at_rest(self) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from codexd.upstream import client as client_module
 from tests.fakes.backend import start_backend
 from tests.fakes.proxy import start_proxy
 from tests.fakes.scripts import Builder, Script
@@ -31,6 +32,28 @@ async def test_upstream_connections_are_kept_alive(stack):
         assert resp.code == 200
     assert len(stack.backend.state.posts) == 100
     assert stack.backend.state.connections <= 2
+
+
+async def test_connections_are_reused_while_more_streams_run_than_idle_connections_are_kept(stack, monkeypatch):
+    """libcurl's cache limit counts busy connections too: a fixed cap under the number of running streams
+    closed each connection as its request ended, and every request paid a new TLS handshake."""
+    monkeypatch.setattr(client_module, "IDLE_CONNECTIONS", 2)
+    stack.state.upstream.close()  # the next request makes a curl client with the patched spare count
+    for _ in range(3):
+        stack.backend.state.push(long_stream(n=40, interval=0.05))
+    streams = [
+        asyncio.ensure_future(post_json(f"{stack.url}/v1/responses", {"input": "long", "stream": True}))
+        for _ in range(3)
+    ]
+    await _wait_for(lambda: stack.backend.state.open_streams == 3, 5)
+    before = stack.backend.state.connections
+    for _ in range(6):
+        resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+        assert resp.code == 200
+    opened = stack.backend.state.connections - before
+    assert stack.backend.state.open_streams == 3, "the long streams were still running"
+    assert opened <= 1, f"{opened} new upstream connections for 6 requests one after the other"
+    assert all(r.code == 200 for r in await asyncio.gather(*streams))
 
 
 async def _wait_for(predicate, limit: float) -> float:
