@@ -204,7 +204,8 @@ class UpstreamClient:
                     transient=True,
                 ) from None
             self.multiplexing = stream.http_version == 2
-            self.observer.on_headers(stream.headers)
+            # Rate-limit bookkeeping waits for the next loop turn: it is not on the way to the first byte.
+            asyncio.get_running_loop().call_soon(self.observer.on_headers, stream.headers)
             if 200 <= stream.status < 300:
                 return stream
             answer = await _error_body(stream)

@@ -44,8 +44,8 @@ class UpstreamStream:
         self.aborted = False
         self._abort_reason: CodexdError | None = None
         self._header_lines: list[str] = []
-        self._headers_done = asyncio.Event()
-        self._waiter: asyncio.Future[None] | None = None  # the consumer, while it waits for data
+        self._headers_done = False
+        self._waiter: asyncio.Future[None] | None = None  # the consumer, while it waits for headers or data
         self._watchdog: asyncio.TimerHandle | None = None  # the idle check: one timer per idle period
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
@@ -101,7 +101,8 @@ class UpstreamStream:
                     name, _, value = header.partition(":")
                     self.headers.add(name.strip(), value.strip())
             self.headers_at = time.monotonic()
-            self._headers_done.set()
+            self._headers_done = True
+            self._wake()
 
     def on_chunk(self, chunk: bytes) -> int | None:
         """libcurl's write function: queue the chunk. Once the consumer lags ``_HIGH_WATER`` bytes behind,
@@ -125,7 +126,7 @@ class UpstreamStream:
         if error is not None and not self.aborted:
             self._error = error
         self._curl = None
-        self._headers_done.set()
+        self._headers_done = True
         self._wake()
 
     def _wake(self) -> None:
@@ -148,13 +149,22 @@ class UpstreamStream:
     # --- consumer side ---------------------------------------------------------------------------
     async def wait_headers(self, timeout: float) -> None:
         """Wait for the status line and headers (or the end of the request)."""
-        try:
-            await asyncio.wait_for(self._headers_done.wait(), timeout)
-        except TimeoutError:
+        if not self._headers_done:
+            # A plain future and timer: asyncio.wait_for would add a task and two loop turns before the
+            # first byte of every answer.
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, self._wake)
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+                timer.cancel()
+        if not self._headers_done:
             self.abort()
             raise CodexdError(
                 ErrorKind.TIMEOUT, f"the upstream sent no answer within {timeout:g} s", code="timeout"
-            ) from None
+            )
         if self._error is not None and not self.status:
             raise self._error
 
@@ -235,8 +245,8 @@ class UpstreamStream:
                 curl.pause(pycurl.PAUSE_CONT)
             except pycurl.error:
                 pass
+        self._headers_done = True
         self._wake()
-        self._headers_done.set()
 
     def _resume(self) -> None:
         """Lift the pause ``on_chunk`` asked for; libcurl may hand over the held chunk before this returns."""
