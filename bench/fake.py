@@ -97,7 +97,7 @@ async def serve_h2(cert: str, key: str) -> None:
     fake = await start_h2_backend(Path(cert), Path(key))
     fake.record = False
     fake.state.default = build_script(8, 0.0, True)
-    fake.state.chooser = lambda body: BY_MODEL.get(body.get("model")) if isinstance(body, dict) else None
+    fake.state.chooser = lambda body: BY_MODEL.get(str(body.get("model"))) if isinstance(body, dict) else None
     fake.routes["/bench/mode"] = lambda raw: (200, set_mode(fake.state, raw))
     print(fake.port, flush=True)
     await asyncio.Event().wait()

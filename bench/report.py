@@ -35,10 +35,13 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
     add("idle RSS after start, MiB", round(s["idle_rss_kib"] / 1024, 1), 50)
     if "churn" in out:
         add(
-            f"idle RSS after {out['churn']['requests']} requests, MiB",
+            f"idle RSS after {out['churn']['requests']} requests (32 at a time), MiB",
             round(out["churn"]["rss_after_kib"] / 1024, 1),
             50,
         )
+    if "after_bursts" in out:
+        clients = max((t["clients"] for t in out.get("throughput", [])), default=0)
+        add(f"idle RSS after the bursts of {clients} streams, MiB", round(out["after_bursts"]["rss_kib"] / 1024, 1), 50)
     if "rest" in out:
         rest = out["rest"]
         add(f"idle RSS {rest['idle_s']:.0f} s after the last request, MiB", round(rest["rss_kib"] / 1024, 1), 50)

@@ -57,4 +57,7 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
     conc = data["concurrency"]
     assert conc["streams"] == 4 and conc["starved"] == 0 and _number(conc["rss_per_stream_kib"])
     assert data["churn"]["codexd"]["errors"] == 0 and _number(data["churn"]["rss_after_kib"])
+    assert _number(data["after_bursts"]["rss_kib"]) and data["after_bursts"]["rss_kib"] > 0
+    phases = [name for name, _ in data["rss_timeline"]]
+    assert phases.index("churn") < phases.index("throughput"), "requests are counted before the bursts"
     assert data["targets"] and all(t["result"] in ("PASS", "MISS") for t in data["targets"])
