@@ -311,8 +311,14 @@ class DialectHandler(BaseHandler):
                 frames: list[Frame] = []
                 for event in batch:
                     frames += translator.feed(event)
+                # Only the bytes wait for a slow client, not the parsed events and frames: hundreds of
+                # waiting streams would otherwise spread them over many of Python's 1 MiB arenas, which
+                # a few long-lived objects then keep from going back to the system.
+                del batch
                 if frames:
-                    await self._send(frames)
+                    data = sse_bytes(frames)
+                    del frames
+                    await self._write(data)
                 elif self.first_byte_at is None:
                     await self._flush_first()
             await self._send(translator.finish())
@@ -340,9 +346,13 @@ class DialectHandler(BaseHandler):
         self.first_byte_at = time.monotonic()
 
     async def _send(self, frames: list[Frame], quiet: bool = False) -> None:
-        if not frames or self.client_gone:
+        if frames:
+            await self._write(sse_bytes(frames), quiet)
+
+    async def _write(self, data: bytes, quiet: bool = False) -> None:
+        if self.client_gone:
             return
-        self.write(sse_bytes(frames))
+        self.write(data)
         self._last_write = time.monotonic()
         try:
             await self.flush()
