@@ -63,6 +63,7 @@ class BackendState:
     default: Script | None = None
     requests: list[Recorded] = field(default_factory=list)
     connections: int = 0  # TCP connections accepted
+    accepted: list[iostream.IOStream] = field(default_factory=list)  # their streams, to count the open ones
     open_streams: int = 0  # response streams currently being written
     closed_by_client: int = 0  # streams whose client (codexd) went away mid-stream
     bytes_sent: int = 0  # body bytes of streams written (and flushed) so far
@@ -81,6 +82,11 @@ class BackendState:
     models_status: int = 200
     api_key: str = "sk-test-public-key-123456"  # the key the public API (API-key mode) accepts
     chooser: Any = None  # optional callable(body) -> Script | None, consulted before the queue
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections accepted and not closed yet."""
+        return sum(1 for stream in self.accepted if not stream.closed())
 
     def push(self, *scripts: Script) -> None:
         """Queue answers for the next requests, in order."""
@@ -383,6 +389,7 @@ class CountingServer(httpserver.HTTPServer):
 
     def handle_stream(self, stream: iostream.IOStream, address: tuple[Any, ...]) -> None:
         self.state.connections += 1
+        self.state.accepted = [s for s in self.state.accepted if not s.closed()] + [stream]
         super().handle_stream(stream, address)
 
 

@@ -56,6 +56,21 @@ async def test_connections_are_reused_while_more_streams_run_than_idle_connectio
     assert all(r.code == 200 for r in await asyncio.gather(*streams))
 
 
+async def test_a_burst_leaves_only_the_spare_connections_open(stack, monkeypatch):
+    """Past the burst, libcurl keeps the spare idle connections (and one more at most), not one per stream."""
+    monkeypatch.setattr(client_module, "IDLE_CONNECTIONS", 2)
+    stack.state.upstream.close()
+    before = stack.backend.state.connections
+    for _ in range(6):
+        stack.backend.state.push(long_stream(n=10, interval=0.05))
+    answers = await asyncio.gather(
+        *(post_json(f"{stack.url}/v1/responses", {"input": "burst", "stream": True}) for _ in range(6))
+    )
+    assert all(a.code == 200 for a in answers)
+    assert stack.backend.state.connections - before == 6, "six concurrent streams, six connections"
+    await _wait_for(lambda: stack.backend.state.open_connections <= 3, 3)
+
+
 async def _wait_for(predicate, limit: float) -> float:
     t0 = time.monotonic()
     while not predicate():
