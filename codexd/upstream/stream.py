@@ -162,9 +162,7 @@ class UpstreamStream:
                 timer.cancel()
         if not self._headers_done:
             self.abort()
-            raise CodexdError(
-                ErrorKind.TIMEOUT, f"the upstream sent no answer within {timeout:g} s", code="timeout"
-            )
+            raise CodexdError(ErrorKind.TIMEOUT, f"the upstream sent no answer within {timeout:g} s", code="timeout")
         if self._error is not None and not self.status:
             raise self._error
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import platform
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -100,3 +102,23 @@ def test_idle_handles_are_closed_at_the_trim_and_connections_closed_only_once_li
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_glibc_systems_can_give_memory_back() -> None:
     assert memory.release_free_memory() is True
+
+
+def test_giving_memory_back_collects_garbage_cycles_first() -> None:
+    """Cycles left by a burst are freed at the trim, not whenever the collector's thresholds are next reached
+    (at rest, that may be never); the full collection also empties Python's free lists."""
+
+    class Node:
+        pass
+
+    gc.disable()  # no automatic collection may free the cycle before the trim does
+    try:
+        node = Node()
+        node.self = node  # type: ignore[attr-defined]
+        alive = weakref.ref(node)
+        del node
+        assert alive() is not None
+        memory.release_free_memory()
+        assert alive() is None
+    finally:
+        gc.enable()
