@@ -32,22 +32,28 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"{c['streams']} open streams: starved", c["starved"], 0)
         add(f"{c['streams']} open streams: RSS KiB per stream", c["rss_per_stream_kib"], 64)
     s = out["startup"]
-    add("idle RSS after start, MiB", round(s["idle_rss_kib"] / 1024, 1), 50)
+    # The issue's limit is 50 MB: compared in decimal megabytes (50 MB is 47.7 MiB).
+    add("idle RSS after start, MB", _mb(s["idle_rss_kib"]), 50)
     if "churn" in out:
         add(
-            f"idle RSS after {out['churn']['requests']} requests (32 at a time), MiB",
-            round(out["churn"]["rss_after_kib"] / 1024, 1),
+            f"idle RSS after {out['churn']['requests']} requests (32 at a time), MB",
+            _mb(out["churn"]["rss_after_kib"]),
             50,
         )
     if "after_bursts" in out:
         clients = max((t["clients"] for t in out.get("throughput", [])), default=0)
-        add(f"idle RSS after the bursts of {clients} streams, MiB", round(out["after_bursts"]["rss_kib"] / 1024, 1), 50)
+        add(f"idle RSS after the bursts of {clients} streams, MB", _mb(out["after_bursts"]["rss_kib"]), 50)
     if "rest" in out:
         rest = out["rest"]
-        add(f"idle RSS {rest['idle_s']:.0f} s after the last request, MiB", round(rest["rss_kib"] / 1024, 1), 50)
+        add(f"idle RSS {rest['idle_s']:.0f} s after the last request, MB", _mb(rest["rss_kib"]), 50)
     add("start-up to /health, s", s["health_s"], 0.5)
     add("codexd --version, s", s["version_s"], 0.3)
     return rows
+
+
+def _mb(kib: int) -> float:
+    """KiB (as /proc gives them) in decimal megabytes, one decimal."""
+    return round(kib * 1024 / 1e6, 1)
 
 
 def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
