@@ -71,6 +71,32 @@ async def test_a_burst_leaves_only_the_spare_connections_open(stack, monkeypatch
     await _wait_for(lambda: stack.backend.state.open_connections <= 3, 3)
 
 
+async def test_requests_past_max_clients_wait_for_a_slot_then_run(backend, codex_home):
+    """``upstream.max_clients`` caps the streams in flight upstream; the others queue and start as slots free."""
+    stack = start_stack(codex_home, backend, max_clients=2)
+    try:
+        for _ in range(5):
+            backend.state.push(long_stream(n=6, interval=0.05))
+        most = [0]
+
+        async def watch() -> None:
+            while True:
+                most[0] = max(most[0], backend.state.open_streams)
+                await asyncio.sleep(0.01)
+
+        watcher = asyncio.ensure_future(watch())
+        answers = await asyncio.gather(
+            *(post_json(f"{stack.url}/v1/responses", {"input": "queued", "stream": True}) for _ in range(5))
+        )
+        watcher.cancel()
+        assert [a.code for a in answers] == [200] * 5
+        assert all(b"response.completed" in a.body for a in answers)
+        assert most[0] == 2, f"{most[0]} upstream streams at once with max_clients = 2"
+        assert len(backend.state.posts) == 5
+    finally:
+        stack.stop()
+
+
 async def _wait_for(predicate, limit: float) -> float:
     t0 = time.monotonic()
     while not predicate():
