@@ -23,6 +23,7 @@ from codexd.errors import CodexdError, ErrorKind
 from codexd.logs import REDACTOR, setup_logging
 from codexd.server.app import make_app
 from codexd.server.base import AppState
+from codexd.server.deadlines import DeadlineHTTPServer
 from codexd.settings import KEYS, Settings
 from codexd.upstream.client import CONNECTION_MAX_AGE, Observer, UpstreamClient
 from codexd.upstream.ratelimits import parse_windows
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 # What a reload cannot change without a restart.
 RESTART_ONLY = ("host", "port", "max_clients", "proxy", "ca_bundle")
 # Seconds a connection may take to send a request's headers, which is also how long it may sit idle between
-# requests (Tornado uses one limit for both): a slowloris client holds a socket this long at most.
+# requests (one limit for both, as in Tornado): a slowloris client holds a socket this long at most.
 HEADER_TIMEOUT = 60.0
 BODY_TIMEOUT = 120.0  # seconds to receive a request body once the headers are in
 CUT_GRACE = 2.0  # seconds past the drain limit for cut requests to send their in-band error
@@ -69,11 +70,11 @@ def build_state(settings: Settings) -> AppState:
 def make_server(state: AppState) -> HTTPServer:
     """The HTTP server, with a transport body limit above codexd's own so oversize bodies get a clean 413."""
     app = make_app(state, extra_routes())
-    return HTTPServer(
+    return DeadlineHTTPServer(
         app,
         decompress_request=True,
         max_body_size=state.settings.max_body_size + (1 << 20),
-        idle_connection_timeout=HEADER_TIMEOUT,
+        header_timeout=HEADER_TIMEOUT,
         body_timeout=BODY_TIMEOUT,
         xheaders=False,
     )

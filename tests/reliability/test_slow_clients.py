@@ -83,6 +83,25 @@ async def test_slowloris_is_dropped_and_others_are_served(guarded, error_trap):
     assert len(guarded.backend.state.posts) == 3  # no slow request reached the upstream
 
 
+async def test_an_idle_keep_alive_connection_is_closed_and_leaves_nothing_behind(guarded, error_trap):
+    reader, writer = await asyncio.open_connection("127.0.0.1", guarded.port)
+    try:
+        writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        t0 = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # codexd hung up
+        idle = time.monotonic() - t0
+    finally:
+        writer.close()
+    assert HEADER_TIMEOUT - 0.1 < idle < HEADER_TIMEOUT + 1.0, idle
+    deadlines = guarded.server.deadlines
+    # Nothing is kept for a closed connection, and an idle codexd has no sweep waking it.
+    await wait_for(lambda: not deadlines.due and not deadlines.sweeping, 3, "the deadlines to empty")
+
+
 def flood(events: int, size: int = 64 * 1024) -> Script:
     """A stream of ``events`` text deltas of ``size`` bytes each, sent as fast as the socket takes them."""
     builder = Builder().start()
