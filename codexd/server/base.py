@@ -307,7 +307,7 @@ class DialectHandler(BaseHandler):
                 # Show the 200 now rather than with the first event. When events came with the headers,
                 # the headers go out with their frames instead: one write and one loop turn less.
                 await self._flush_first()
-            async for batch in stream.events():
+            async for batch in stream.events(translator.unread):
                 frames: list[Frame] = []
                 for event in batch:
                     frames += translator.feed(event)

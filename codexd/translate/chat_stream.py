@@ -15,7 +15,7 @@ from typing import Any
 from codexd.dialects.openai import error_object
 from codexd.errors import CodexdError
 from codexd.translate.aggregate import ResponseAggregator, Usage
-from codexd.translate.protocol import Frame, json_text
+from codexd.translate.protocol import ECHO_EVENTS, Frame, json_text
 from codexd.translate.upstream_failure import failure_from_event, stream_closed
 
 DONE: Frame = (None, "[DONE]")
@@ -74,6 +74,8 @@ def _dict(value: Any) -> dict[str, Any]:
 
 class ResponsesToChat:
     """The Chat Completions ``StreamTranslator``: one instance per streamed answer."""
+
+    unread = ECHO_EVENTS
 
     def __init__(self, *, completion_id: str, created: int, model: str, options: ChatOptions | None = None) -> None:
         self.usage: Usage | None = None

@@ -30,7 +30,7 @@ from codexd.translate.messages_blocks import (
     thinking_of,
     tool_use_block,
 )
-from codexd.translate.protocol import Frame, json_text
+from codexd.translate.protocol import ECHO_EVENTS, Frame, json_text
 from codexd.translate.upstream_failure import failure_from_event, stream_closed
 
 __all__ = ["ResponsesToMessages", "message_failure", "message_from"]
@@ -63,6 +63,8 @@ class _Call:
 
 class ResponsesToMessages:
     """Upstream Responses events in, Anthropic ``(event, payload)`` frames out (a ``StreamTranslator``)."""
+
+    unread = ECHO_EVENTS
 
     def __init__(
         self,

@@ -23,11 +23,32 @@ def json_text(text: str) -> str:
     return encode_basestring(text)  # the C function the encoder itself calls per string
 
 
+# Upstream events whose content the chat and messages translators never read: the response object echoed at
+# the start (with the request's instructions and tools: often tens of kilobytes), and the ``.done`` and
+# ``part`` events that repeat or frame what the deltas already carried.
+ECHO_EVENTS = frozenset(
+    {
+        "response.created",
+        "response.in_progress",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_text.done",
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_part.done",
+        "response.reasoning_summary_text.done",
+    }
+)
+
+
 class StreamTranslator(Protocol):
     """Upstream Responses events in, client-dialect SSE frames out."""
 
     usage: Usage | None
     """Token usage once the terminal event arrived (for metrics), else None."""
+
+    unread: frozenset[str]
+    """Event types whose content ``feed`` does not look at: it gets them as ``{"type": name}``, and the
+    upstream client does not parse their JSON (see ``ECHO_EVENTS``)."""
 
     def feed(self, event: dict[str, Any]) -> list[Frame]:
         """Translate one upstream event; may return zero, one or several frames."""

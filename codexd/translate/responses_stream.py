@@ -14,6 +14,8 @@ class ResponsesPassthrough:
     from the ``output_item.done`` items (SDKs read the final response from it); ends with
     ``response.failed`` when the upstream broke."""
 
+    unread: frozenset[str] = frozenset()  # every event goes on to the client as it came
+
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self._terminal = False

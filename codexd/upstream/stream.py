@@ -219,13 +219,14 @@ class UpstreamStream:
         finally:
             self._waiter = None
 
-    async def events(self) -> AsyncIterator[list[dict[str, Any]]]:
+    async def events(self, unread: frozenset[str] = frozenset()) -> AsyncIterator[list[dict[str, Any]]]:
         """Decoded JSON events, one list per upstream read (non-JSON data such as ``[DONE]`` skipped); the list
-        is empty when a read completed no event."""
+        is empty when a read completed no event. Events named in ``unread`` come as ``{"type": name}``, their
+        data not parsed."""
         decoder = SSEDecoder()
         async for chunk in self.chunks():
-            yield _parse(decoder.feed(chunk))
-        tail = _parse(decoder.close())
+            yield _parse(decoder.feed(chunk), unread)
+        tail = _parse(decoder.close(), unread)
         if tail:
             yield tail
 
@@ -259,12 +260,16 @@ _DECODER = json.JSONDecoder()
 _SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]  # C scanner: json.loads minus 2 wrappers
 
 
-def _parse(events: list[Any]) -> list[dict[str, Any]]:
+def _parse(events: list[Any], unread: frozenset[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for event in events:
         data = event.data
         if data[:1] != "{":
             continue  # [DONE], keep-alive text: not an event
+        name = event.event
+        if name in unread:
+            out.append({"type": name})
+            continue
         try:
             parsed, end = _SCAN(data, 0)
             if end != len(data):

@@ -16,7 +16,7 @@ from codexd import sse
 from codexd.errors import CodexdError, ErrorKind
 from codexd.translate.aggregate import ResponseAggregator, Usage
 from codexd.translate.chat_stream import ChatOptions, ResponsesToChat, chat_completion
-from codexd.translate.protocol import Frame
+from codexd.translate.protocol import ECHO_EVENTS, Frame
 from codexd.translate.upstream_failure import failure_from_aggregate
 from tests.fakes.scripts import response_object
 
@@ -385,6 +385,25 @@ def test_stream_rules_hold_for_every_successful_answer(name: str) -> None:
     assert all("usage" not in c for c in chunks)
     assert tr.usage is not None
     assert len(sdk_stream(frames)) == len(chunks)
+
+
+def unparsed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``events`` as the relay hands them over: the types in ``unread`` reduced to their name."""
+    return [{"type": e["type"]} if e["type"] in ECHO_EVENTS else e for e in events]
+
+
+@pytest.mark.parametrize("name", sorted(SUCCESSFUL))
+@pytest.mark.parametrize("reasoning_content", [False, True])
+def test_events_left_unparsed_change_no_chunk(name: str, reasoning_content: bool) -> None:
+    assert translator().unread == ECHO_EVENTS
+    events = SUCCESSFUL[name]()
+    _, full = run(events, reasoning_content=reasoning_content, include_usage=True)
+    _, stubs = run(unparsed(events), reasoning_content=reasoning_content, include_usage=True)
+    assert stubs == full
+
+
+def test_the_answers_checked_with_unparsed_events_have_every_such_event() -> None:
+    assert {e["type"] for build in SUCCESSFUL.values() for e in build()} >= ECHO_EVENTS
 
 
 @pytest.mark.parametrize("name", sorted(SUCCESSFUL))

@@ -23,6 +23,7 @@ from codexd.translate import thinking_signature
 from codexd.translate.aggregate import ResponseAggregator, Usage
 from codexd.translate.messages_request import to_responses
 from codexd.translate.messages_stream import ResponsesToMessages, message_failure, message_from
+from codexd.translate.protocol import ECHO_EVENTS
 from tests.fakes.scripts import response_object
 
 try:  # the SDK moved to httpx2; older releases use httpx
@@ -364,6 +365,24 @@ def test_reasoning_then_text_then_tool_call() -> None:
     assert message.stop_reason == "tool_use"
     assert [b.type for b in message.content] == ["thinking", "text", "tool_use"]
     assert message.content[2].input == {"file_path": "/tmp/x"}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("thinking", [True, False])
+def test_events_left_unparsed_change_no_frame(thinking: bool) -> None:
+    parts = ["**Planning**\n\nI will read the file.", "**Reading**\n\nNow the file."]
+    events = (
+        Upstream()
+        .created()
+        .reasoning("rs_9", parts, enc="gAAAAABenc")
+        .message("msg_2", "Let me read it.")
+        .call("fc_1", "call_eUSoRaSdhGFRVK4PMkXefkGK", "Read", '{"file_path":"/tmp/x"}')
+        .completed()
+    )
+    assert {e["type"] for e in events} >= ECHO_EVENTS
+    stubs = [{"type": e["type"]} if e["type"] in ECHO_EVENTS else e for e in events]
+    full, translator = translate(events, thinking=thinking)
+    assert translator.unread == ECHO_EVENTS
+    assert translate(stubs, thinking=thinking)[0] == full
 
 
 def test_encrypted_reasoning_without_summary_gives_an_empty_thinking_block_with_signature() -> None:
