@@ -376,7 +376,7 @@ class DialectHandler(BaseHandler):
     async def relay_raw(self, stream: UpstreamStream) -> None:
         """Send the upstream body on unchanged, chunk by chunk (API-key mode pass-through)."""
         self.upstream_stream = stream
-        self.set_header("Content-Type", stream.headers.get("Content-Type", "application/json"))
+        self.set_header("Content-Type", stream.headers.get("content-type", "application/json"))
         self.pass_upstream_headers(stream)
         try:
             async for chunk in stream.chunks():
