@@ -8,6 +8,7 @@ settings lookups; ids and clocks are injected through constructors.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from json.encoder import encode_basestring
 from typing import Any, Protocol
 
@@ -40,15 +41,29 @@ ECHO_EVENTS = frozenset(
 )
 
 
+class AllExcept:
+    """Every event type but the given ones, as an ``unread`` set."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, read: frozenset[str]) -> None:
+        self.read = read
+
+    def __contains__(self, name: object) -> bool:
+        return name not in self.read
+
+
 class StreamTranslator(Protocol):
     """Upstream Responses events in, client-dialect SSE frames out."""
 
     usage: Usage | None
     """Token usage once the terminal event arrived (for metrics), else None."""
 
-    unread: frozenset[str]
-    """Event types whose content ``feed`` does not look at: it gets them as ``{"type": name}``, and the
-    upstream client does not parse their JSON (see ``ECHO_EVENTS``)."""
+    @property
+    def unread(self) -> Container[str]:
+        """Event types whose content ``feed`` does not look at: it gets them as ``{"type": name, "raw": text}``
+        (the event's data as the upstream sent it), and the upstream client does not parse their JSON."""
+        ...
 
     def feed(self, event: dict[str, Any]) -> list[Frame]:
         """Translate one upstream event; may return zero, one or several frames."""

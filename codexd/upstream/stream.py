@@ -16,7 +16,7 @@ import json.scanner
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Container
 from typing import Any
 
 import pycurl
@@ -219,14 +219,16 @@ class UpstreamStream:
         finally:
             self._waiter = None
 
-    async def events(self, unread: frozenset[str] = frozenset()) -> AsyncIterator[list[dict[str, Any]]]:
+    async def events(self, unread: Container[str] = frozenset()) -> AsyncIterator[list[dict[str, Any]]]:
         """Decoded JSON events, one list per upstream read (non-JSON data such as ``[DONE]`` skipped); the list
-        is empty when a read completed no event. Events named in ``unread`` come as ``{"type": name}``, their
-        data not parsed."""
+        is empty when a read completed no event. Events named in ``unread`` come as ``{"type": name, "raw":
+        text}``, their data not parsed, when it has the backend's shape: ``{"type":"NAME"`` ... ``}``. Other data
+        is parsed, and dropped if it is not JSON, as is an event cut off by the end of the stream: what is not
+        an event, or only part of one, does not reach a client."""
         decoder = SSEDecoder()
         async for chunk in self.chunks():
             yield _parse(decoder.feed(chunk), unread)
-        tail = _parse(decoder.close(), unread)
+        tail = _parse(decoder.close(), frozenset())
         if tail:
             yield tail
 
@@ -260,15 +262,15 @@ _DECODER = json.JSONDecoder()
 _SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]  # C scanner: json.loads minus 2 wrappers
 
 
-def _parse(events: list[Any], unread: frozenset[str]) -> list[dict[str, Any]]:
+def _parse(events: list[Any], unread: Container[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for event in events:
         data = event.data
         if data[:1] != "{":
             continue  # [DONE], keep-alive text: not an event
         name = event.event
-        if name in unread:
-            out.append({"type": name})
+        if name is not None and name in unread and data[-1] == "}" and data.startswith(f'{{"type":"{name}"'):
+            out.append({"type": name, "raw": data})
             continue
         try:
             parsed, end = _SCAN(data, 0)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.fakes.scripts import Builder, Script
+from tests.fakes.scripts import Builder, Script, Step
 from tests.handlers.client import body_json, get, post_json, stream_sse
 
 pytestmark = pytest.mark.gen_test(timeout=20)
@@ -78,6 +78,36 @@ async def test_streaming_passes_events_through_as_they_arrive(stack):
     assert read.chunks > len(events) // 2
 
 
+async def test_streaming_sends_the_upstreams_own_text(stack):
+    # Non-ASCII text escaped (\u00e9 for é): a parse and re-encode would send it as UTF-8 instead.
+    events = Builder().start().text("café au lait", pieces=["café ", "au lait"]).completed()
+    events[0]["response"]["instructions"] = "Réponds en français."
+    texts = [json.dumps(e, separators=(",", ":")) for e in events]
+    frames = [f"event: {e['type']}\ndata: {t}\n\n".encode() for e, t in zip(events, texts, strict=True)]
+    stack.backend.state.push(Script(steps=[Step(raw=f) for f in frames]))
+    read = await stream_sse(f"{stack.url}/v1/responses", {"model": "gpt-5.5", "input": "hi", "stream": True})
+    assert read.code == 200
+    sent = {e["type"]: t for e, t in zip(events, texts, strict=True)}
+    deltas = [e.data for e in read.events if e.event == "response.output_text.delta"]
+    assert deltas == [t for e, t in zip(events, texts, strict=True) if e["type"] == "response.output_text.delta"]
+    assert "\\u00e9" in deltas[0]
+    created = next(e.data for e in read.events if e.event == "response.created")
+    assert created == sent["response.created"] and "R\\u00e9ponds" in created
+    assert [json.loads(e.data) for e in read.events][:-1] == events[:-1]  # the terminal one gets its output
+
+
+async def test_data_that_is_not_an_event_is_not_passed_on(stack):
+    events = Builder().start().text("ok").completed()
+    frames = [f"event: {e['type']}\ndata: {json.dumps(e, separators=(',', ':'))}\n\n".encode() for e in events]
+    frames.insert(2, b"event: response.in_progress\ndata: {oops}\n\n")
+    frames.insert(3, b'event: response.in_progress\ndata: {"type":"response.in_progress","response":{"id":"r"\n\n')
+    stack.backend.state.push(Script(steps=[Step(raw=f) for f in frames]))
+    read = await stream_sse(f"{stack.url}/v1/responses", {"model": "gpt-5.5", "input": "hi", "stream": True})
+    assert read.code == 200
+    received = [json.loads(e.data) for e in read.events]
+    assert received[:-1] == events[:-1] and received[-1]["type"] == events[-1]["type"]
+
+
 async def test_response_completed_output_empty_is_backfilled(stack):
     events = Builder().start().tool_calls([("get_weather", '{"city":"Paris"}')]).completed(full_output=False)
     stack.backend.state.push(Script.events(events))
@@ -88,10 +118,18 @@ async def test_response_completed_output_empty_is_backfilled(stack):
 
 
 async def test_stream_without_terminal_event_ends_with_response_failed(stack):
-    stack.backend.state.push(Script.events(Builder().start().text("partial").completed()).without_terminal())
+    events = Builder().start().text("partial").completed()
+    stack.backend.state.push(Script.events(events).without_terminal())
     read = await stream_sse(f"{stack.url}/v1/responses", {"input": "hi", "stream": True})
     assert [e.event for e in read.events][-2:] == ["error", "response.failed"]
-    assert read.json()[-1]["response"]["status"] == "failed"
+    failed = read.json()[-1]
+    # The response object is the one the stream started with (its id, model, instructions), marked failed.
+    assert failed["response"] == {
+        **events[1]["response"],
+        "status": "failed",
+        "error": {"code": "upstream_incomplete", "message": failed["response"]["error"]["message"]},
+    }
+    assert failed["sequence_number"] == len(events)
 
 
 async def test_non_streaming_failure_is_an_http_error(stack):

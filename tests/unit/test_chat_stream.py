@@ -388,8 +388,8 @@ def test_stream_rules_hold_for_every_successful_answer(name: str) -> None:
 
 
 def unparsed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``events`` as the relay hands them over: the types in ``unread`` reduced to their name."""
-    return [{"type": e["type"]} if e["type"] in ECHO_EVENTS else e for e in events]
+    """``events`` as the relay hands them over: the types in ``unread`` as their name and unparsed text."""
+    return [{"type": e["type"], "raw": json.dumps(e)} if e["type"] in ECHO_EVENTS else e for e in events]
 
 
 @pytest.mark.parametrize("name", sorted(SUCCESSFUL))

@@ -379,7 +379,7 @@ def test_events_left_unparsed_change_no_frame(thinking: bool) -> None:
         .completed()
     )
     assert {e["type"] for e in events} >= ECHO_EVENTS
-    stubs = [{"type": e["type"]} if e["type"] in ECHO_EVENTS else e for e in events]
+    stubs = [{"type": e["type"], "raw": json.dumps(e)} if e["type"] in ECHO_EVENTS else e for e in events]
     full, translator = translate(events, thinking=thinking)
     assert translator.unread == ECHO_EVENTS
     assert translate(stubs, thinking=thinking)[0] == full
