@@ -27,6 +27,7 @@ _SUBSCHEMAS = frozenset(
     | {"unevaluatedProperties", "unevaluatedItems", "additionalItems"}
 )  # a schema, or (``items`` in old drafts) a list of schemas
 _MAX_DEPTH = 64
+_TOUCHED = frozenset({"$schema", "format"}) | _SUBSCHEMA_MAPS | _SUBSCHEMA_LISTS | _SUBSCHEMAS
 _LOCATION_KEYS = ("city", "region", "country", "timezone")
 
 
@@ -145,6 +146,16 @@ def _clean(node: Any, path: str, depth: int) -> Any:
 def _clean_object(node: dict[str, Any], path: str, depth: int) -> dict[str, Any]:
     if depth > _MAX_DEPTH:
         raise invalid(path, "the schema is nested too deeply")
+    # Most nodes (a property's type and description) have nothing to drop or clean: copied as they are.
+    out = dict(node) if _TOUCHED.isdisjoint(node) else _cleaned_keys(node, path, depth)
+    kind = out.get("type")
+    is_object = kind == "object" or (isinstance(kind, list) and "object" in kind)
+    if is_object and not isinstance(out.get("properties"), dict):
+        out["properties"] = {}
+    return out
+
+
+def _cleaned_keys(node: dict[str, Any], path: str, depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "$schema" or (key == "format" and isinstance(value, str) and value not in _FORMATS):
@@ -160,10 +171,6 @@ def _clean_object(node: dict[str, Any], path: str, depth: int) -> dict[str, Any]
             )
         else:
             out[key] = value
-    kind = out.get("type")
-    is_object = kind == "object" or (isinstance(kind, list) and "object" in kind)
-    if is_object and not isinstance(out.get("properties"), dict):
-        out["properties"] = {}
     return out
 
 
