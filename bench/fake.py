@@ -3,8 +3,9 @@
 ``python -m bench.fake --cert C --key K [--http2]`` prints its port on stdout, then serves until killed
 (HTTP/1.1 by default, like the Tornado fake; HTTP/2 with ``--http2``, as chatgpt.com offers it). The
 answer script is global and set by ``POST /bench/mode {"deltas": n, "interval": s, "reasoning": bool}``
-(phases run one after another). Events are pre-encoded once per mode, the request log is not kept and
-pauses are plain sleeps, so the fake spends as little CPU as it can.
+(phases run one after another); with ``"echo": {"instructions": ..., "tools": [...]}`` its response objects
+carry them, as the real backend echoes a request's. Events are pre-encoded once per mode, the request log is
+not kept and pauses are plain sleeps, so the fake spends as little CPU as it can.
 """
 
 from __future__ import annotations
@@ -23,15 +24,24 @@ from tests.fakes import backend
 from tests.fakes.h2backend import start_h2_backend
 from tests.fakes.scripts import Builder, Script, Step, wire
 
+ECHO_PAUSE = 0.01  # seconds, in echo mode, after the response's start and before its end
 
-def build_script(deltas: int, interval: float, reasoning: bool) -> Script:
-    """One text answer of ``deltas`` output_text.delta events, every event ``interval`` s apart."""
-    builder = Builder().start()
+
+def build_script(deltas: int, interval: float, reasoning: bool, echo: dict[str, Any] | None = None) -> Script:
+    """One text answer of ``deltas`` output_text.delta events, every event ``interval`` s apart.
+
+    With ``echo`` (``instructions`` and ``tools``) the response objects carry them, as the backend's echo the
+    request's, and the answer pauses ``ECHO_PAUSE`` after the two start events and before the terminal one,
+    as the real backend does while the model reads the prompt and while it writes: those large events do not
+    arrive in the same read as the first delta."""
+    builder = (Builder(instructions=echo["instructions"], tools=echo["tools"]) if echo else Builder()).start()
     if reasoning:
         builder.reasoning(encrypted=None)
     pieces = [f"tok{i} " for i in range(deltas)]
     events = builder.text("".join(pieces), pieces=pieces).completed()
     steps = [Step(raw=wire(e)) for e in events]
+    if echo:
+        steps[2].delay = steps[-1].delay = ECHO_PAUSE
     return Script(steps=steps, interval=interval)
 
 
@@ -60,7 +70,9 @@ def set_mode(state: backend.BackendState, raw: bytes) -> dict[str, int]:
     """Replace the script every request gets (or, with ``model``, the script for requests naming that model:
     background load beside the measured requests); the event count."""
     spec = json.loads(raw)
-    script = build_script(int(spec["deltas"]), float(spec.get("interval", 0.0)), bool(spec.get("reasoning")))
+    script = build_script(
+        int(spec["deltas"]), float(spec.get("interval", 0.0)), bool(spec.get("reasoning")), spec.get("echo")
+    )
     if spec.get("model"):
         BY_MODEL[spec["model"]] = script
     else:

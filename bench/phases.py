@@ -25,10 +25,19 @@ class Ctx:
     pid: int
 
 
-async def set_mode(ctx: Ctx, deltas: int, interval: float = 0.0, reasoning: bool = False, model: str = "") -> int:
-    """Tell the fake what to answer (to requests for ``model`` only, if given); the events per answer."""
+async def set_mode(
+    ctx: Ctx,
+    deltas: int,
+    interval: float = 0.0,
+    reasoning: bool = False,
+    model: str = "",
+    echo: dict[str, Any] | None = None,
+) -> int:
+    """Tell the fake what to answer (to requests for ``model`` only, if given; with ``echo``, instructions and
+    tools its response objects carry); the events per answer."""
     client = make_client(1)
-    body = json.dumps({"deltas": deltas, "interval": interval, "reasoning": reasoning, "model": model})
+    spec = {"deltas": deltas, "interval": interval, "reasoning": reasoning, "model": model}
+    body = json.dumps({**spec, "echo": echo} if echo else spec)
     answer = await client.fetch(HTTPRequest(f"{ctx.fake_url}/bench/mode", method="POST", body=body, ca_certs=ctx.ca))
     client.close()
     return int(json.loads(answer.body)["events"])
@@ -66,16 +75,25 @@ async def _background(ctx: Ctx, streams: int) -> Callable[[], Awaitable[None]]:
     return stop
 
 
-async def ttft(ctx: Ctx, name: str, n: int, concurrency: int, background: int = 0) -> dict[str, Any]:
+async def ttft(
+    ctx: Ctx,
+    name: str,
+    n: int,
+    concurrency: int,
+    background: int = 0,
+    direct_name: str = "direct",
+    echo: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """TTFT via codexd (first content delta) minus direct (first output_text.delta), p50 and p99.
 
     ``concurrency`` > 1 is a closed loop (saturation: the numbers include queueing); ``background``
-    keeps that many paced streams open through codexd while sequential requests are measured.
+    keeps that many paced streams open through codexd while sequential requests are measured. ``echo``
+    goes to the fake (see ``set_mode``); ``direct_name`` is the target that reaches the fake directly.
     """
-    await set_mode(ctx, deltas=8, reasoning=True)
+    await set_mode(ctx, deltas=8, reasoning=True, echo=echo)
     stop_background = await _background(ctx, background) if background else None
     client = make_client(max(concurrency, 2))
-    direct, via = ctx.targets["direct"], ctx.targets[name]
+    direct, via = ctx.targets[direct_name], ctx.targets[name]
     await run_many(2 * concurrency, concurrency, lambda: stream(client, direct))  # warm the connections
     await run_many(2 * concurrency, concurrency, lambda: stream(client, via))
     d_res: list[Result] = []

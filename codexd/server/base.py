@@ -19,6 +19,7 @@ from http.client import responses as HTTP_REASONS
 from typing import Any
 
 from tornado import iostream, web
+from tornado.http1connection import HTTP1Connection
 
 from codexd import metrics
 from codexd.dialects import anthropic, openai
@@ -288,6 +289,18 @@ class DialectHandler(BaseHandler):
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
         self.pass_upstream_headers(stream)
+        self.send_writes_at_once()
+
+    def send_writes_at_once(self) -> None:
+        """Turn Nagle's algorithm off for this response (Tornado turns it back on when the response ends).
+
+        With it on, a write waits while an earlier one is not yet acknowledged, and a client's TCP stack may
+        hold that acknowledgement back for tens of milliseconds. With the backend pausing 10 ms before the
+        first token, the token reached a client in another process 10-20 ms late, or only when the response
+        ended (tests/e2e/test_stream_pacing.py)."""
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection) and connection.stream is not None:
+            connection.stream.set_nodelay(True)
 
     def pass_upstream_headers(self, stream: UpstreamStream) -> None:
         """Headers the client should see from the upstream answer."""
@@ -382,6 +395,7 @@ class DialectHandler(BaseHandler):
         self.upstream_stream = stream
         self.set_header("Content-Type", stream.headers.get("content-type", "application/json"))
         self.pass_upstream_headers(stream)
+        self.send_writes_at_once()
         try:
             async for chunk in stream.chunks():
                 self.write(chunk)

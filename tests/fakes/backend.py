@@ -260,6 +260,9 @@ class ResponsesHandler(_Base):
             self.finish(script.body or b"")
             return
         self.state.open_streams += 1
+        # Every event goes out as it is written, as from the real backend's edge; with Nagle's algorithm
+        # (Tornado's default until a response ends) a write waits for the client's ACK of the previous one.
+        self.request.connection.stream.set_nodelay(True)  # type: ignore[attr-defined]
         try:
             await self.flush()
             for step in script.steps:

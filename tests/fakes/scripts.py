@@ -134,10 +134,16 @@ def _obf() -> str:
 class Builder:
     """Builds one answer's events with consistent ids and sequence numbers."""
 
-    def __init__(self, model: str = "gpt-5.5", instructions: str = "You are a helpful assistant.") -> None:
+    def __init__(
+        self,
+        model: str = "gpt-5.5",
+        instructions: str = "You are a helpful assistant.",
+        tools: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.resp_id = "resp_" + secrets.token_hex(16)
         self.model = model
         self.instructions = instructions
+        self.tools = tools or []  # echoed in every response object, as the backend echoes the request's
         self.seq = 0
         self.out: list[dict[str, Any]] = []
         self.index = 0
@@ -148,7 +154,8 @@ class Builder:
         self.seq += 1
 
     def response(self, status: str, **extra: Any) -> dict[str, Any]:
-        return response_object(status, resp_id=self.resp_id, model=self.model, instructions=self.instructions, **extra)
+        fields = {"tools": self.tools, **extra}
+        return response_object(status, resp_id=self.resp_id, model=self.model, instructions=self.instructions, **fields)
 
     def start(self) -> Builder:
         self._emit({"type": "response.created", "response": self.response("in_progress")})
