@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -133,6 +134,52 @@ def bodies() -> dict[str, bytes]:
                 ],
             }
         ).encode(),
+    }
+
+
+def claude_code_body(turns: int = 12, seed: int = 1) -> dict[str, Any]:
+    """A Messages request the size of Claude Code's in a working session (about 80 KB): a long system prompt,
+    18 tools with JSON schemas, and ``turns`` tool calls with their results. Deterministic."""
+    rnd = random.Random(seed)
+    words = ["the", "file", "function", "returns", "value", "error", "test", "module", "import", "class"]
+    words += ["build", "run", "check", "update", "path"]
+
+    def text(n: int) -> str:
+        return " ".join(rnd.choice(words) for _ in range(n))
+
+    def schema() -> dict[str, Any]:
+        props: dict[str, Any] = {
+            f"p{j}": {"type": rnd.choice(["string", "integer", "boolean"]), "description": text(25)} for j in range(5)
+        }
+        props["options"] = {
+            "type": "object",
+            "properties": {"a": {"type": "array", "items": {"type": "string"}}, "b": {"type": "number", "minimum": 0}},
+        }
+        return {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": props,
+            "required": ["p0"],
+            "additionalProperties": False,
+        }
+
+    tools = [{"name": f"Tool{i}", "description": text(150), "input_schema": schema()} for i in range(18)]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": text(60)}]}]
+    for t in range(turns):
+        call_id = f"toolu_{t:024d}"
+        call = {"type": "tool_use", "id": call_id, "name": f"Tool{t % 18}", "input": {"p0": text(8), "p1": t}}
+        result = {"type": "tool_result", "tool_use_id": call_id, "content": [{"type": "text", "text": text(300)}]}
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": text(30)}, call]})
+        messages.append({"role": "user", "content": [result]})
+    system = [{"type": "text", "text": "You are Claude Code. " + text(2500), "cache_control": {"type": "ephemeral"}}]
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 32000,
+        "stream": True,
+        "system": system,
+        "tools": tools,
+        "messages": messages,
+        "metadata": {"user_id": "user_bench_account_bench_session_0001"},
     }
 
 

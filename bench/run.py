@@ -2,8 +2,9 @@
 codexd against the fake reached directly in the same run, print a table with the issue's targets and
 write JSON (``--json``, default /tmp/codexd-bench.json).
 
-Phases: start-up and ``--version`` time, idle RSS; TTFT overhead (sequential and 32 concurrent); many
-requests 32 at a time, then idle RSS; streaming throughput and CPU per 10k translated events (32 and 256
+Phases: start-up and ``--version`` time, idle RSS; TTFT overhead (sequential and 32 concurrent; then
+sequential with a Claude Code-sized Messages request, ``claude_code_body``); many requests 32 at a time, then
+idle RSS; streaming throughput and CPU per 10k translated events (32 and 256
 clients), then idle RSS; N open slow streams (progress and RSS per stream); (full runs) idle RSS two minutes
 after the last request.
 ``--profile OUT`` instead runs codexd under cProfile for the throughput phase only and prints its top functions.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import phases
-from bench.client import Target, bodies, make_client
+from bench.client import Target, bodies, claude_code_body, make_client
 from bench.procs import (
     DIRECT_HEADERS,
     precompile,
@@ -87,6 +88,10 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1))
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, background=args.background))
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, min(32, args.requests)))
+    if LARGE in ctx.targets:
+        echo = json.loads(ctx.targets[LARGE_DIRECT].body)
+        echo = {"instructions": echo["instructions"], "tools": echo["tools"]}
+        out["ttft"].append(await phases.ttft(ctx, LARGE, args.requests, 1, direct_name=LARGE_DIRECT, echo=echo))
     out["rss_timeline"].append(("ttft", rss_kib(ctx.pid)))
     # Requests 32 at a time before any larger burst: this RSS shows what requests leave behind, not the
     # high-water mark of the bursts that follow (which get their own rows).
@@ -108,6 +113,33 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
     if not args.quick:
         out["rest"] = await phases.rest(ctx, CONNECTION_MAX_AGE + 2 * IDLE_TRIM_AFTER + 1.0)
         out["rss_timeline"].append(("rest", out["rest"]["rss_kib"]))
+
+
+LARGE = "messages 80 KB"  # a Claude Code-sized request (``claude_code_body``)
+LARGE_DIRECT = "direct 80 KB"
+
+
+def large_targets(codexd_url: str, direct: Target) -> dict[str, Target]:
+    """The Claude Code-sized Messages request through codexd, and the body codexd makes of it sent directly."""
+    from codexd.models import ModelMap
+    from codexd.settings import Settings
+    from codexd.translate.messages_request import to_responses
+
+    body = claude_code_body()
+    defaults = Settings()
+    upstream = to_responses(
+        json.loads(json.dumps(body)),
+        models=ModelMap(defaults.default_model, defaults.small_model, defaults.aliases),
+        instructions=defaults.instructions,
+        default_effort=defaults.reasoning_effort,
+        session_id=None,
+    ).body
+    return {
+        LARGE: Target(LARGE, f"{codexd_url}/v1/messages", json.dumps(body).encode(), b'"text_delta"'),
+        LARGE_DIRECT: Target(
+            LARGE_DIRECT, direct.url, json.dumps(upstream).encode(), direct.marker, direct.headers, direct.ca_certs
+        ),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                     "messages", f"{codexd.url}/v1/messages", bodies()["messages"], b'"text_delta"'
                 )
             out["messages_available"] = "messages" in tgts
+            if "messages" in tgts:
+                tgts.update(large_targets(codexd.url, direct))
             ctx = phases.Ctx(tgts, fake_url, str(ca), codexd.proc.pid)
             loop.run_until_complete(measure(args, ctx, out))
             loop.close()
