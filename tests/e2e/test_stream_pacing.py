@@ -45,6 +45,8 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Codexd
     codexd.stop()
     fake.terminate()
     fake.wait(10)
+    if fake.stdout is not None:
+        fake.stdout.close()
 
 
 @pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
