@@ -388,6 +388,39 @@ def test_tools_are_strict_false_cleaned_and_allow_listed() -> None:
     assert params["properties"]["items"]["items"]["anyOf"][0] == {"type": "object", "properties": {}}
 
 
+def test_repeated_tool_lists_translate_as_the_first_time_and_changes_are_seen() -> None:
+    def tools(description: str) -> list[dict[str, Any]]:
+        schema = {"type": "object", "properties": {"path": {"type": "string", "format": "uri"}}}
+        return [
+            {"name": "Read", "description": description, "input_schema": schema},
+            {"name": "mcp__" + "x" * 70, "input_schema": schema},
+        ]
+
+    first = translate(request(user("q"), tools=tools("Read a file")))
+    again = translate(request(user("q"), tools=tools("Read a file")))  # equal, not the same objects
+    assert again.body["tools"] == first.body["tools"] and again.tool_names == first.tool_names
+    assert again.body["tools"] is not first.body["tools"]  # a request may not change another's list
+    for other in range(5):  # more different lists than are remembered
+        translate(request(user("q"), tools=tools(f"Other {other}")))
+    changed = translate(request(user("q"), tools=tools("Read a text file")))
+    assert changed.body["tools"][0]["description"] == "Read a text file"
+    assert translate(request(user("q"), tools=tools("Read a file"))).body["tools"] == first.body["tools"]
+
+    def default_of(tools_list: list[dict[str, Any]]) -> Any:
+        request_ = translate(request(user("q"), tools=tools_list))
+        return request_.body["tools"][0]["parameters"]["properties"]["path"]["default"]
+
+    typed = tools("Read a file")
+    typed[0]["input_schema"]["properties"]["path"]["default"] = True
+    assert default_of(typed) is True
+    typed[0]["input_schema"]["properties"]["path"]["default"] = 1  # equal to True in Python, not in JSON
+    assert type(default_of(typed)) is int
+    with pytest.raises(CodexdError):  # a bad list is refused every time, never remembered
+        translate(request(user("q"), tools=[*tools("Read a file"), {"name": ""}]))
+    with pytest.raises(CodexdError):
+        translate(request(user("q"), tools=[*tools("Read a file"), {"name": ""}]))
+
+
 def test_a_tool_without_schema_gets_an_empty_object_schema() -> None:
     (spec,) = upstream(request(user("q"), tools=[{"name": "Ping"}]))["tools"]
     assert spec["parameters"] == {"type": "object", "properties": {}}
