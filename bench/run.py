@@ -3,10 +3,9 @@ codexd against the fake reached directly in the same run, print a table with the
 write JSON (``--json``, default /tmp/codexd-bench.json).
 
 Phases: start-up and ``--version`` time, idle RSS; TTFT overhead (sequential and 32 concurrent; then
-sequential with a Claude Code-sized Messages request, ``claude_code_body``); many requests 32 at a time, then
-idle RSS; streaming throughput and CPU per 10k translated events (32 and 256
-clients), then idle RSS; N open slow streams (progress and RSS per stream); (full runs) idle RSS two minutes
-after the last request.
+sequential with a Claude Code-sized Messages request, ``claude_code_body``); many requests 32 at a time,
+then idle RSS; streaming throughput and CPU per 10k translated events (32 and 256 clients), then idle RSS;
+N open slow streams (progress and RSS per stream); (full runs) idle RSS two minutes after the last request.
 ``--profile OUT`` instead runs codexd under cProfile for the throughput phase only and prints its top functions.
 """
 
@@ -89,8 +88,8 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, background=args.background))
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, min(32, args.requests)))
     if LARGE in ctx.targets:
-        echo = json.loads(ctx.targets[LARGE_DIRECT].body)
-        echo = {"instructions": echo["instructions"], "tools": echo["tools"]}
+        upstream = json.loads(ctx.targets[LARGE_DIRECT].body)
+        echo = {"instructions": upstream["instructions"], "tools": upstream["tools"]}  # the backend echoes them
         out["ttft"].append(await phases.ttft(ctx, LARGE, args.requests, 1, direct_name=LARGE_DIRECT, echo=echo))
     out["rss_timeline"].append(("ttft", rss_kib(ctx.pid)))
     # Requests 32 at a time before any larger burst: this RSS shows what requests leave behind, not the
