@@ -57,8 +57,8 @@ MAX_JSON_DEPTH = 100  # far beyond real requests (tool schemas nest a dozen leve
 def nesting_exceeds(value: Any, limit: int) -> bool:
     """True when ``value`` has lists or objects nested more than ``limit`` deep (no recursion used).
 
-    One level at a time, each gathered by a comprehension: 2.4 times faster than a stack of (node, depth)
-    pairs on a Claude Code request (160 instead of 390 us for 83 KB)."""
+    One level at a time, each gathered by a comprehension: on an 83 KB Claude Code request 89-107 us, where a
+    stack of (node, depth) pairs took 217-249 us."""
     level = [value] if isinstance(value, (dict, list)) else []
     for _ in range(limit):
         if not level:

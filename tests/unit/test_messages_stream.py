@@ -342,16 +342,23 @@ def test_only_a_terminal_event_with_output_still_answers() -> None:
 # --- thinking -----------------------------------------------------------------------------------------
 
 
-def test_reasoning_then_text_then_tool_call() -> None:
-    parts = ["**Planning**\n\nI will read the file.", "**Reading**\n\nNow the file."]
-    events = (
+PLAN = ["**Planning**\n\nI will read the file.", "**Reading**\n\nNow the file."]
+
+
+def reasoning_text_call() -> list[dict[str, Any]]:
+    """A summarised reasoning item, a message and a Read call, as Claude Code's turns go."""
+    return (
         Upstream()
         .created()
-        .reasoning("rs_9", parts, enc="gAAAAABenc")
+        .reasoning("rs_9", PLAN, enc="gAAAAABenc")
         .message("msg_2", "Let me read it.")
         .call("fc_1", "call_eUSoRaSdhGFRVK4PMkXefkGK", "Read", '{"file_path":"/tmp/x"}')
         .completed()
     )
+
+
+def test_reasoning_then_text_then_tool_call() -> None:
+    parts, events = PLAN, reasoning_text_call()
     frames, _ = translate(events)
     check_frames(frames)
     starts = [p["content_block"]["type"] for n, p in frames if n == "content_block_start"]
@@ -369,15 +376,7 @@ def test_reasoning_then_text_then_tool_call() -> None:
 
 @pytest.mark.parametrize("thinking", [True, False])
 def test_events_left_unparsed_change_no_frame(thinking: bool) -> None:
-    parts = ["**Planning**\n\nI will read the file.", "**Reading**\n\nNow the file."]
-    events = (
-        Upstream()
-        .created()
-        .reasoning("rs_9", parts, enc="gAAAAABenc")
-        .message("msg_2", "Let me read it.")
-        .call("fc_1", "call_eUSoRaSdhGFRVK4PMkXefkGK", "Read", '{"file_path":"/tmp/x"}')
-        .completed()
-    )
+    events = reasoning_text_call()
     assert {e["type"] for e in events} >= ECHO_EVENTS
     stubs = [{"type": e["type"], "raw": json.dumps(e)} if e["type"] in ECHO_EVENTS else e for e in events]
     full, translator = translate(events, thinking=thinking)
