@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tornado.httpclient import HTTPRequest
@@ -23,6 +23,7 @@ class Ctx:
     fake_url: str
     ca: str
     pid: int
+    floors: dict[str, tuple[Target, int]] = field(default_factory=dict)  # stand-in proxies: target, pid
 
 
 async def set_mode(
@@ -130,6 +131,47 @@ async def ttft(
         "direct": summary(d_res),
         "codexd": summary(c_res),
     }
+
+
+async def floors(ctx: Ctx, n: int) -> dict[str, Any]:
+    """Lone chat TTFT through codexd beside the same answer through each stand-in proxy (``bench.floors``), all
+    against the direct path, one request each in turn: what any hop, and codexd's stack doing nothing, add on
+    this machine. CPU per request of each proxy process too (the whole answer, not only its first token)."""
+    await set_mode(ctx, deltas=8, reasoning=True)
+    paths: dict[str, tuple[Target, int | None]] = {
+        "direct": (ctx.targets["direct"], None),
+        **ctx.floors,
+        "codexd (chat)": (ctx.targets["chat"], ctx.pid),
+    }
+    client = make_client(2)
+    for _ in range(10):  # warm every connection
+        for target, _ in paths.values():
+            await stream(client, target)
+    results: dict[str, list[Result]] = {name: [] for name in paths}
+    cpu0 = {name: cpu_seconds(pid) for name, (_, pid) in paths.items() if pid is not None}
+    for _ in range(n):
+        for name, (target, _) in paths.items():
+            results[name].append(await stream(client, target))
+    cpu = {name: cpu_seconds(paths[name][1] or 0) - start for name, start in cpu0.items()}
+    client.close()
+    d50, d99 = (_ms([r.ttft for r in results["direct"]], q) for q in (0.5, 0.99))
+    rows = []
+    for name, res in results.items():
+        if name == "direct":
+            continue
+        p50, p99 = (_ms([r.ttft for r in res], q) for q in (0.5, 0.99))
+        rows.append(
+            {
+                "path": name,
+                "p50_ms": p50,
+                "p99_ms": p99,
+                "overhead_p50_ms": round(p50 - d50, 3),
+                "overhead_p99_ms": round(p99 - d99, 3),
+                "cpu_ms_per_request": round(cpu[name] * 1000 / n, 3),
+                "errors": summary(res)["errors"],
+            }
+        )
+    return {"requests": n, "direct_p50_ms": d50, "direct_p99_ms": d99, "rows": rows}
 
 
 async def throughput(ctx: Ctx, name: str, clients: int, rounds: int, deltas: int) -> dict[str, Any]:

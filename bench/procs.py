@@ -50,17 +50,17 @@ def rss_kib(pid: int) -> int:
 
 def start_fake(cert: Path, key: Path, http2: bool = False) -> tuple[subprocess.Popen[str], int]:
     """The fake backend process (HTTP/2 when ``http2``) and its port."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.fake", "--cert", str(cert), "--key", str(key), *(["--http2"] if http2 else [])],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    return start_printing_port(["bench.fake", "--cert", str(cert), "--key", str(key), *(["--http2"] if http2 else [])])
+
+
+def start_printing_port(module_args: list[str]) -> tuple[subprocess.Popen[str], int]:
+    """``python -m`` a module that prints its port on stdout once it listens; the process and the port."""
+    proc = subprocess.Popen([sys.executable, "-m", *module_args], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.strip():
         proc.kill()
-        raise RuntimeError("the fake backend did not start")
+        raise RuntimeError(f"{module_args[0]} did not start")
     return proc, int(line)
 
 

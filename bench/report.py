@@ -118,6 +118,27 @@ def print_report(out: dict[str, Any]) -> None:
                 for t in out["ttft"]
             ],
         )
+    f = out.get("floors")
+    if f:
+        _table(
+            f"What a hop costs here: lone chat TTFT through stand-in proxies that do none of codexd's work, in turn "
+            f"with codexd and the direct path (direct p50 {f['direct_p50_ms']} ms, p99 {f['direct_p99_ms']} ms; "
+            "CPU per request covers the whole answer)",
+            ["path", "n", "p50", "p99", "overhead p50", "p99", "CPU ms/request", "errors"],
+            [
+                [
+                    r["path"],
+                    f["requests"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["overhead_p50_ms"],
+                    r["overhead_p99_ms"],
+                    r["cpu_ms_per_request"],
+                    r["errors"],
+                ]
+                for r in f["rows"]
+            ],
+        )
     if out.get("throughput"):
         _table(
             "Streaming throughput (0 ms between upstream events)",

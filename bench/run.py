@@ -2,8 +2,9 @@
 codexd against the fake reached directly in the same run, print a table with the issue's targets and
 write JSON (``--json``, default /tmp/codexd-bench.json).
 
-Phases: start-up and ``--version`` time, idle RSS; TTFT overhead (sequential and 32 concurrent; then
-sequential with a Claude Code-sized Messages request, ``claude_code_body``); many requests 32 at a time,
+Phases: start-up and ``--version`` time, idle RSS; TTFT overhead (sequential and 32 concurrent; the same
+answer through two stand-in proxies that do no work, ``bench.floors``; then sequential with a Claude
+Code-sized Messages request, ``claude_code_body``); many requests 32 at a time,
 then idle RSS; streaming throughput and CPU per 10k translated events (32 and 256 clients), then idle RSS;
 N open slow streams (progress and RSS per stream); (full runs) idle RSS two minutes after the last request.
 ``--profile OUT`` instead runs codexd under cProfile for the throughput phase only and prints its top functions.
@@ -29,6 +30,7 @@ from bench.procs import (
     rss_kib,
     start_codexd,
     start_fake,
+    start_printing_port,
     version_time,
     write_config,
 )
@@ -87,6 +89,7 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1))
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, background=args.background))
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, min(32, args.requests)))
+    out["floors"] = await phases.floors(ctx, args.requests)
     if LARGE in ctx.targets:
         upstream = json.loads(ctx.targets[LARGE_DIRECT].body)
         echo = {"instructions": upstream["instructions"], "tools": upstream["tools"]}  # the backend echoes them
@@ -141,6 +144,37 @@ def large_targets(codexd_url: str, direct: Target) -> dict[str, Target]:
     }
 
 
+def start_floors(direct: Target, fake_port: int, started: list[Any]) -> dict[str, tuple[Target, int]]:
+    """The stand-in proxies of ``bench.floors`` in front of the fake, as targets for the direct body (each
+    process goes into ``started``)."""
+    relay, relay_port = start_printing_port(["bench.floors", "relay", "--upstream-port", str(fake_port)])
+    started.append(relay)
+    headers = [f"--header={name}:{value}" for name, value in direct.headers.items()]
+    assert direct.ca_certs is not None
+    bare, bare_port = start_printing_port(
+        ["bench.floors", "passthrough", "--upstream", direct.url, "--ca", direct.ca_certs, *headers]
+    )
+    started.append(bare)
+    path = direct.url.split("/", 3)[3]
+    return {
+        "byte relay": (
+            Target(
+                "relay",
+                f"https://127.0.0.1:{relay_port}/{path}",
+                direct.body,
+                direct.marker,
+                direct.headers,
+                direct.ca_certs,
+            ),
+            relay.pid,
+        ),
+        "Tornado + curl pass-through": (
+            Target("pass-through", f"http://127.0.0.1:{bare_port}/", direct.body, direct.marker),
+            bare.pid,
+        ),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 when every phase ran (targets missed do not fail the run)."""
     args = parse(argv)
@@ -153,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         fake, fake_port = start_fake(cert, key, args.http2)
         config, home, token = write_config(folder, fake_port, ca, max_clients=max(256, args.streams + 64))
         codexd = None
+        helpers = [fake]
         try:
             startups = []
             for _ in range(1 if args.quick or args.profile else 3):
@@ -201,14 +236,15 @@ def main(argv: list[str] | None = None) -> int:
             out["messages_available"] = "messages" in tgts
             if "messages" in tgts:
                 tgts.update(large_targets(codexd.url, direct))
-            ctx = phases.Ctx(tgts, fake_url, str(ca), codexd.proc.pid)
+            ctx = phases.Ctx(tgts, fake_url, str(ca), codexd.proc.pid, start_floors(direct, fake_port, helpers))
             loop.run_until_complete(measure(args, ctx, out))
             loop.close()
         finally:
             if codexd is not None:
                 codexd.stop()
-            fake.terminate()
-            fake.wait(10)
+            for helper in helpers:
+                helper.terminate()
+                helper.wait(10)
         out["elapsed_s"] = round(time.time() - t_start, 1)
         if args.profile:
             out["profile"] = profile_top(args.profile)

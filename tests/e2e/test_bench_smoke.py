@@ -49,6 +49,12 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
         assert t["codexd"]["errors"] == 0 and t["direct"]["errors"] == 0, t
         for key in ("direct_p50_ms", "codexd_p50_ms", "overhead_p50_ms", "overhead_p99_ms", "header_overhead_p50_ms"):
             assert _number(t[key]), (key, t)
+    floors = {row["path"]: row for row in data["floors"]["rows"]}
+    assert set(floors) == {"byte relay", "Tornado + curl pass-through", "codexd (chat)"}
+    for row in floors.values():
+        assert row["errors"] == 0, row
+        for key in ("p50_ms", "overhead_p50_ms", "overhead_p99_ms", "cpu_ms_per_request"):
+            assert _number(row[key]), (key, row)
     assert data["throughput"]
     for t in data["throughput"]:
         assert t["codexd"]["errors"] == 0, t
