@@ -324,10 +324,18 @@ class DialectHandler(BaseHandler):
                 # Show the 200 now rather than with the first event. When events came with the headers,
                 # the headers go out with their frames instead: one write and one loop turn less.
                 await self._flush_first()
+            token_sent = False
             async for batch in stream.events(translator.unread):
                 frames: list[Frame] = []
                 for event in batch:
-                    frames += translator.feed(event)
+                    out = translator.feed(event)
+                    frames += out
+                    if out and not token_sent and _is_delta(event):
+                        # The first token goes out before the rest of its read is translated: when the whole
+                        # answer arrives in one read, translating it first would hold the token back.
+                        token_sent = True
+                        self._write_now(sse_bytes(frames))
+                        frames = []
                 # Only the bytes wait for a slow client, not the parsed events and frames: hundreds of
                 # waiting streams would otherwise spread them over many of Python's 1 MiB arenas, which
                 # a few long-lived objects then keep from going back to the system.
@@ -379,6 +387,17 @@ class DialectHandler(BaseHandler):
             if not quiet:
                 raise
             self.client_gone = True
+
+    def _write_now(self, data: bytes) -> None:
+        """Write and flush without waiting for the client to take the bytes: the rest of the read is translated
+        meanwhile. A client gone shows at the next awaited write."""
+        if self.client_gone:
+            return
+        self.write(data)
+        self._last_write = time.monotonic()
+        self.flush().add_done_callback(_consume_error)
+        if self.first_byte_at is None:
+            self.first_byte_at = self._last_write
 
     async def _ping_loop(self, ping: Callable[[], list[Frame]]) -> None:
         interval = self.settings_.ping_interval
@@ -435,6 +454,17 @@ class DialectHandler(BaseHandler):
         except UnicodeEncodeError:  # a lone surrogate (e.g. echoed from the request): send it escaped
             data = json.dumps(payload).encode()
         self.finish(data)
+
+
+def _consume_error(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so asyncio does not log it; the next awaited write raises its own
+
+
+def _is_delta(event: dict[str, Any]) -> bool:
+    """Whether an upstream event carries a piece of the answer (``response.output_text.delta`` and its kin)."""
+    kind = event.get("type")
+    return isinstance(kind, str) and kind.endswith(".delta")
 
 
 def sse_bytes(frames: list[Frame]) -> bytes:
