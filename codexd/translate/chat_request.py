@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from codexd.errors import bad_request
+from codexd.jsonbody import EncodedList, compact
 from codexd.models import ModelMap
 from codexd.translate.chat_messages import Conversation, convert_messages, opt, opt_bool, opt_str
+from codexd.translate.recent import Recent
 
 FALLBACK_INSTRUCTIONS = "You are a helpful assistant."
 _JSON_HINT = "Respond with a valid JSON object."
@@ -62,7 +64,7 @@ def to_responses(
     include_usage = bool(opt_bool(stream_options, "include_usage", "stream_options.include_usage"))
 
     convo = convert_messages(body.get("messages"))
-    tools = _tools(body)
+    tools = _client_tools(body)
     upstream: dict[str, Any] = {
         "model": models.resolve(model),
         "instructions": convo.instructions or instructions or FALLBACK_INSTRUCTIONS,
@@ -101,6 +103,21 @@ def _reject_unsupported(body: dict[str, Any]) -> None:
     for name, message in _UNSUPPORTED.items():
         if body.get(name) is not None:
             raise bad_request(message, param=name)
+
+
+_RECENT: Recent[tuple[list[dict[str, Any]], bytes]] = Recent(4)
+
+
+def _client_tools(body: dict[str, Any]) -> EncodedList:
+    """The upstream tools, from an identical recent request's when there is one (agents send theirs with
+    every request), with their JSON text for the upstream body."""
+    specs, text = _RECENT.get({"tools": body.get("tools"), "functions": body.get("functions")}, _translated)
+    return EncodedList(specs, text)
+
+
+def _translated(client: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes]:
+    specs = _tools(client)
+    return specs, compact(specs)
 
 
 def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:

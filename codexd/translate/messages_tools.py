@@ -9,12 +9,13 @@ becomes the backend's ``web_search``. Unknown tool fields are never forwarded (a
 from __future__ import annotations
 
 import hashlib
-import pickle
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from codexd.dialects.anthropic import as_object, invalid, optional, required_str
+from codexd.jsonbody import EncodedList, compact
+from codexd.translate.recent import Recent
 
 _NAME_OK = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NAME_BAD_CHARS = re.compile(r"[^A-Za-z0-9_-]")
@@ -50,31 +51,22 @@ class Tools:
         return self.names.get(name) or _shorten(name, set())
 
 
-_RECENT: list[tuple[bytes, Tools]] = []  # the last tool lists translated (pickled), newest first
-_RECENT_MAX = 4  # a session's main agent and its sub-agents each send lists of their own
+# A session's main agent and its sub-agents each send lists of their own.
+_RECENT: Recent[tuple[Tools, bytes]] = Recent(4)
 
 
 def parse_tools(value: Any) -> Tools:
-    """Check and translate the request's ``tools``.
-
-    Claude Code sends the same list with every request of a session (about 40 KB of schemas for its own
-    tools). A list identical to one of the last few translated is taken from them. Identical means the same
-    pickle: unlike ``==``, it tells ``true`` from ``1`` and ``1.0``. Pickling costs about 45 us, translating
-    about 200 us (an 18-tool list, in-process)."""
+    """Check and translate the request's ``tools``. A list identical to one of the last few translated is
+    taken from them (``recent``), with the JSON text of its specs: the upstream body splices that in."""
     if value is None:
         return Tools()
-    try:
-        key: bytes | None = pickle.dumps(value, protocol=5)
-    except (pickle.PicklingError, RecursionError, TypeError):
-        key = None
-    for seen, tools in _RECENT:
-        if seen == key:
-            return Tools(list(tools.specs), tools.names, tools.web_search)
+    tools, text = _RECENT.get(value, _translated)
+    return Tools(EncodedList(tools.specs, text), tools.names, tools.web_search)
+
+
+def _translated(value: Any) -> tuple[Tools, bytes]:
     tools = _parse_tools(value)
-    if key is not None:
-        _RECENT.insert(0, (key, tools))
-        del _RECENT[_RECENT_MAX:]
-    return tools
+    return tools, compact(tools.specs)
 
 
 def _parse_tools(value: Any) -> Tools:

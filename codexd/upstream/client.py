@@ -22,6 +22,7 @@ from tornado.httpclient import HTTPRequest
 from codexd import __version__
 from codexd.credentials import Auth, Credentials
 from codexd.errors import CodexdError, ErrorKind
+from codexd.jsonbody import dumps_body
 from codexd.settings import Settings
 from codexd.upstream.curlpool import LazyCurlClient
 from codexd.upstream.failures import error_from_answer
@@ -175,7 +176,7 @@ class UpstreamClient:
         A 401 triggers one credential recovery and one resend; a transient failure before the first byte
         (connection refused or reset, 502/503/504) one resend after a short backoff. Never after that.
         """
-        payload = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        payload = body if isinstance(body, bytes) else dumps_body(body)
         extra = identity_headers(client_headers or {})
         if content_encoding:
             extra["Content-Encoding"] = content_encoding

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
+from codexd.jsonbody import dumps_body
 from codexd.models import ModelMap
 from codexd.translate.chat_request import FALLBACK_INSTRUCTIONS, ChatRequest, to_responses
 
@@ -286,6 +288,33 @@ def test_allowed_tools_filters_tools_and_sends_the_mode() -> None:
     }
     up = upstream({"messages": HELLO, "tools": tools, "tool_choice": choice})
     assert ([t["name"] for t in up["tools"]], up["tool_choice"]) == (["b"], "required")
+
+
+def test_repeated_tools_are_reused_with_their_encoding_and_changes_are_seen() -> None:
+    def tools(default: Any) -> list[dict[str, Any]]:
+        schema = {"type": "object", "properties": {"path": {"type": "string", "default": default}}}
+        return [{"type": "function", "function": {"name": n, "parameters": schema}} for n in ("a", "b", "c")]
+
+    first = upstream({"messages": HELLO, "tools": tools(True)})
+    again = upstream({"messages": HELLO, "tools": tools(True)})  # equal, not the same objects
+    assert again["tools"] == first["tools"] and again["tools"] is not first["tools"]
+    assert again["tools"].text is first["tools"].text  # encoded once
+    assert json.loads(dumps_body(again)) == json.loads(json.dumps(first))
+    one = upstream({"messages": HELLO, "tools": tools(1)})  # equal to True in Python, not in JSON
+    assert json.loads(dumps_body(one))["tools"][0]["parameters"]["properties"]["path"]["default"] == 1
+    # A request that filters the list (allowed_tools) sends the filtered list, and the next one the whole.
+    choice = {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [{"function": {"name": "b"}}]}}
+    filtered = upstream({"messages": HELLO, "tools": tools(True), "tool_choice": choice})
+    assert [t["name"] for t in json.loads(dumps_body(filtered))["tools"]] == ["b"]
+    assert [
+        t["name"] for t in json.loads(dumps_body(upstream({"messages": HELLO, "tools": tools(True)})))["tools"]
+    ] == [
+        "a",
+        "b",
+        "c",
+    ]
+    for _ in range(2):  # a bad list is refused every time, never kept
+        assert rejected({"messages": HELLO, "tools": [*tools(True), {"type": "function"}]}).param == "tools[3].function"
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
+from codexd.jsonbody import dumps_body
 from codexd.models import ModelMap
 from codexd.translate import thinking_signature
 from codexd.translate.messages_request import MessagesRequest, to_responses
@@ -400,6 +401,9 @@ def test_repeated_tool_lists_translate_as_the_first_time_and_changes_are_seen() 
     again = translate(request(user("q"), tools=tools("Read a file")))  # equal, not the same objects
     assert again.body["tools"] == first.body["tools"] and again.tool_names == first.tool_names
     assert again.body["tools"] is not first.body["tools"]  # a request may not change another's list
+    # The repeat brings the first one's JSON text, which the upstream body splices in.
+    assert again.body["tools"].text is first.body["tools"].text
+    assert json.loads(dumps_body(again.body)) == json.loads(json.dumps(first.body))
     for other in range(5):  # more different lists than are remembered
         translate(request(user("q"), tools=tools(f"Other {other}")))
     changed = translate(request(user("q"), tools=tools("Read a text file")))

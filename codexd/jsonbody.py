@@ -1,0 +1,51 @@
+"""Compact JSON for upstream request bodies, with lists that bring their own encoding (pure).
+
+Claude Code sends the same tool list (about 40 KB of schemas in many small objects) with every request;
+encoding it took about 330 us of the 560 us spent encoding an 83 KB upstream body. The translator keeps such
+a list's JSON text from the first time it saw the list and hands the list over as an ``EncodedList``;
+``dumps_body`` splices that text in instead of encoding the list again.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Iterable
+from typing import Any
+
+
+def compact(value: Any) -> bytes:
+    """``value`` as compact JSON bytes (non-ASCII escaped, as the upstream body has always been sent)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+class EncodedList(list):  # type: ignore[type-arg]
+    """A list and the JSON text of its items. The text counts only while the list holds the same item
+    objects it was made with (whoever shares the items must not change them)."""
+
+    __slots__ = ("_items", "text")
+
+    def __init__(self, items: Iterable[Any], text: bytes | None = None) -> None:
+        super().__init__(items)
+        self._items = tuple(self)
+        self.text = compact(self._items) if text is None else text
+
+    def intact(self) -> bool:
+        """Whether the list still holds exactly the items its text was made from."""
+        return len(self) == len(self._items) and all(map(operator.is_, self, self._items))
+
+
+def dumps_body(body: dict[str, Any]) -> bytes:
+    """``compact(body)``, with the text of each intact ``EncodedList`` at its top level spliced in (those
+    keys come last; a JSON object's order carries no meaning)."""
+    spliced = {key: value.text for key, value in body.items() if type(value) is EncodedList and value.intact()}
+    if not spliced:
+        return compact(body)
+    rest = compact({key: value for key, value in body.items() if key not in spliced})
+    parts = [rest[:-1]]
+    comma = len(rest) > 2
+    for key, text in spliced.items():
+        parts += [b"," if comma else b"", compact(key), b":", text]
+        comma = True
+    parts.append(b"}")
+    return b"".join(parts)

@@ -1,0 +1,39 @@
+"""Translations of what clients resend unchanged with every request (their tool lists), kept for reuse (pure).
+
+Claude Code sends the same tools (about 40 KB of schemas) with every request of a session, as do agents on
+Chat Completions. Translating such a list and encoding the result took several hundred microseconds per
+request; the last few are kept, keyed by the pickle of what the client sent. Unlike ``==``, a pickle tells
+``true`` from ``1`` and ``1.0``; pickling an 18-tool list takes about 45 us.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Recent(Generic[T]):
+    """The last ``size`` results of translating client values, newest first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: list[tuple[bytes, T]] = []
+
+    def get(self, value: Any, make: Callable[[Any], T]) -> T:
+        """``make(value)``, or its result for an identical earlier value. A value ``make`` refuses (raises)
+        is never kept, so it is refused every time; one that cannot be pickled is translated every time."""
+        try:
+            key: bytes | None = pickle.dumps(value, protocol=5)
+        except (pickle.PicklingError, RecursionError, TypeError):
+            key = None
+        for seen, item in self._items:
+            if seen == key:
+                return item
+        item = make(value)
+        if key is not None:
+            self._items.insert(0, (key, item))
+            del self._items[self.size :]
+        return item
