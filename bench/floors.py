@@ -2,7 +2,8 @@
 
 ``python -m bench.floors relay --upstream-port P`` pipes bytes both ways to the fake's TLS port (asyncio
 streams, no parsing; TLS goes end to end through it): the floor of any user-space proxy on the machine.
-``python -m bench.floors passthrough --upstream URL --ca CA [--header NAME:VALUE ...]`` is a stock Tornado
+``python -m bench.floors passthrough --upstream URL --ca CA`` (headers to send upstream, the login among them,
+as a JSON object in ``BENCH_UPSTREAM_HEADERS``: a command line is readable by every user) is a stock Tornado
 server in front of Tornado's curl client that sends each request body to ``URL`` and each upstream chunk on
 as it comes (keep-alive upstream, TCP_NODELAY to the client as codexd sets it): the floor of codexd's own
 stack. Each prints its port on stdout, then serves until killed.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import socket
 import sys
 
@@ -20,6 +23,8 @@ from tornado.curl_httpclient import CurlAsyncHTTPClient
 from tornado.httpclient import HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
+
+HEADERS_ENV = "BENCH_UPSTREAM_HEADERS"
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -100,13 +105,12 @@ def main() -> None:
     p = kinds.add_parser("passthrough")
     p.add_argument("--upstream", required=True)
     p.add_argument("--ca", required=True)
-    p.add_argument("--header", action="append", default=[], help="NAME:VALUE sent upstream with each request")
     args = parser.parse_args()
     try:
         if args.kind == "relay":
             asyncio.run(relay(args.upstream_port))
         else:
-            headers = dict(h.split(":", 1) for h in args.header)
+            headers = json.loads(os.environ.get(HEADERS_ENV, "{}"))
             asyncio.run(passthrough(args.upstream, args.ca, headers))
     except KeyboardInterrupt:
         sys.exit(0)

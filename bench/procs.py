@@ -53,9 +53,16 @@ def start_fake(cert: Path, key: Path, http2: bool = False) -> tuple[subprocess.P
     return start_printing_port(["bench.fake", "--cert", str(cert), "--key", str(key), *(["--http2"] if http2 else [])])
 
 
-def start_printing_port(module_args: list[str]) -> tuple[subprocess.Popen[str], int]:
-    """``python -m`` a module that prints its port on stdout once it listens; the process and the port."""
-    proc = subprocess.Popen([sys.executable, "-m", *module_args], cwd=REPO, stdout=subprocess.PIPE, text=True)
+def start_printing_port(module_args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    """``python -m`` a module that prints its port on stdout once it listens (``env`` added to the
+    environment); the process and the port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *module_args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.strip():

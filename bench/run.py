@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import phases
+from bench import floors, phases
 from bench.client import Target, bodies, claude_code_body, make_client
 from bench.procs import (
     DIRECT_HEADERS,
@@ -149,10 +149,10 @@ def start_floors(direct: Target, fake_port: int, started: list[Any]) -> dict[str
     process goes into ``started``)."""
     relay, relay_port = start_printing_port(["bench.floors", "relay", "--upstream-port", str(fake_port)])
     started.append(relay)
-    headers = [f"--header={name}:{value}" for name, value in direct.headers.items()]
     assert direct.ca_certs is not None
     bare, bare_port = start_printing_port(
-        ["bench.floors", "passthrough", "--upstream", direct.url, "--ca", direct.ca_certs, *headers]
+        ["bench.floors", "passthrough", "--upstream", direct.url, "--ca", direct.ca_certs],
+        {floors.HEADERS_ENV: json.dumps(direct.headers)},
     )
     started.append(bare)
     path = direct.url.split("/", 3)[3]
