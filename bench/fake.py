@@ -2,10 +2,10 @@
 
 ``python -m bench.fake --cert C --key K [--http2]`` prints its port on stdout, then serves until killed
 (HTTP/1.1 by default, like the Tornado fake; HTTP/2 with ``--http2``, as chatgpt.com offers it). The
-answer script is global and set by ``POST /bench/mode {"deltas": n, "interval": s, "reasoning": bool}``
-(phases run one after another); with ``"echo": {"instructions": ..., "tools": [...]}`` its response objects
-carry them, as the real backend echoes a request's. Events are pre-encoded once per mode, the request log is
-not kept and pauses are plain sleeps, so the fake spends as little CPU as it can.
+answer script is global and set by ``POST /bench/mode {"deltas": n, "interval": s, "first_delay": s,
+"reasoning": bool}`` (phases run one after another); with ``"echo": {"instructions": ..., "tools": [...]}``
+its response objects carry them, as the real backend echoes a request's. Events are pre-encoded once per mode,
+the request log is not kept and pauses are plain sleeps, so the fake spends as little CPU as it can.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ from tests.fakes.scripts import Builder, Script, Step, wire
 ECHO_PAUSE = 0.01  # seconds, in echo mode, after the response's start and before its end
 
 
-def build_script(deltas: int, interval: float, reasoning: bool, echo: dict[str, Any] | None = None) -> Script:
-    """One text answer of ``deltas`` output_text.delta events, every event ``interval`` s apart.
+def build_script(
+    deltas: int, interval: float, reasoning: bool, echo: dict[str, Any] | None = None, first_delay: float = 0.0
+) -> Script:
+    """One text answer of ``deltas`` output_text.delta events, every event ``interval`` s apart, the first one
+    ``first_delay`` s after the response headers (or ``interval``, whichever is longer).
 
     With ``echo`` (``instructions`` and ``tools``) the response objects carry them, as the backend's echo the
     request's, and the answer pauses ``ECHO_PAUSE`` after the two start events and before the terminal one,
@@ -42,6 +45,7 @@ def build_script(deltas: int, interval: float, reasoning: bool, echo: dict[str, 
     steps = [Step(raw=wire(e)) for e in events]
     if echo:
         steps[2].delay = steps[-1].delay = ECHO_PAUSE
+    steps[0].delay = max(first_delay, interval)
     return Script(steps=steps, interval=interval)
 
 
@@ -71,7 +75,11 @@ def set_mode(state: backend.BackendState, raw: bytes) -> dict[str, int]:
     background load beside the measured requests); the event count."""
     spec = json.loads(raw)
     script = build_script(
-        int(spec["deltas"]), float(spec.get("interval", 0.0)), bool(spec.get("reasoning")), spec.get("echo")
+        int(spec["deltas"]),
+        float(spec.get("interval", 0.0)),
+        bool(spec.get("reasoning")),
+        spec.get("echo"),
+        float(spec.get("first_delay", 0.0)),
     )
     if spec.get("model"):
         BY_MODEL[spec["model"]] = script

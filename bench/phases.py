@@ -24,6 +24,7 @@ class Ctx:
     ca: str
     pid: int
     floors: dict[str, tuple[Target, int]] = field(default_factory=dict)  # stand-in proxies: target, pid
+    first_delay: float = 0.0  # seconds the fake waits before the first event of a TTFT answer
 
 
 async def set_mode(
@@ -33,11 +34,12 @@ async def set_mode(
     reasoning: bool = False,
     model: str = "",
     echo: dict[str, Any] | None = None,
+    first_delay: float = 0.0,
 ) -> int:
     """Tell the fake what to answer (to requests for ``model`` only, if given; with ``echo``, instructions and
-    tools its response objects carry); the events per answer."""
+    tools its response objects carry; ``first_delay`` s before the first event); the events per answer."""
     client = make_client(1)
-    spec = {"deltas": deltas, "interval": interval, "reasoning": reasoning, "model": model}
+    spec = {"deltas": deltas, "interval": interval, "first_delay": first_delay, "reasoning": reasoning, "model": model}
     body = json.dumps({**spec, "echo": echo} if echo else spec)
     answer = await client.fetch(HTTPRequest(f"{ctx.fake_url}/bench/mode", method="POST", body=body, ca_certs=ctx.ca))
     client.close()
@@ -91,7 +93,7 @@ async def ttft(
     keeps that many paced streams open through codexd while sequential requests are measured. ``echo``
     goes to the fake (see ``set_mode``); ``direct_name`` is the target that reaches the fake directly.
     """
-    await set_mode(ctx, deltas=8, reasoning=True, echo=echo)
+    await set_mode(ctx, deltas=8, reasoning=True, echo=echo, first_delay=ctx.first_delay)
     stop_background = await _background(ctx, background) if background else None
     client = make_client(max(concurrency, 2))
     direct, via = ctx.targets[direct_name], ctx.targets[name]
@@ -137,7 +139,7 @@ async def floors(ctx: Ctx, n: int) -> dict[str, Any]:
     """Lone chat TTFT through codexd beside the same answer through each stand-in proxy (``bench.floors``), all
     against the direct path, one request each in turn: what any hop, and codexd's stack doing nothing, add on
     this machine. CPU per request of each proxy process too (the whole answer, not only its first token)."""
-    await set_mode(ctx, deltas=8, reasoning=True)
+    await set_mode(ctx, deltas=8, reasoning=True, first_delay=ctx.first_delay)
     paths: dict[str, tuple[Target, int | None]] = {
         "direct": (ctx.targets["direct"], None),
         **ctx.floors,

@@ -71,7 +71,8 @@ def print_report(out: dict[str, Any]) -> None:
     print(
         f"codexd benchmark — {m['nproc']} CPU(s), {m['cpu']}, Python {m['python']}, "
         f"load at start {m['load_avg_at_start']}, fd limit {out['fd_limit']}, quick={out['quick']}, "
-        f"upstream {'HTTP/2' if out.get('upstream_http2') else 'HTTP/1.1'}"
+        f"upstream {'HTTP/2' if out.get('upstream_http2') else 'HTTP/1.1'}, "
+        f"first event of a TTFT answer after {out.get('first_delay_s', 0.0)} s"
     )
     s = out["startup"]
     print(

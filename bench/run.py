@@ -49,6 +49,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--churn", type=int, help="requests before the second idle RSS (default 10000; quick 300)")
     p.add_argument("--deltas", type=int, help="deltas per stream in the throughput phase (default 200; quick 50)")
     p.add_argument("--background", type=int, help="paced streams open during TTFT (default 32; quick 4)")
+    p.add_argument(
+        "--first-delay",
+        type=float,
+        default=0.0,
+        help="seconds the fake waits after the headers before the first event of a TTFT answer (default 0)",
+    )
     p.add_argument("--http2", action="store_true", help="the fake backend speaks HTTP/2, as chatgpt.com does")
     p.add_argument("--json", type=Path, default=Path("/tmp/codexd-bench.json"), help="where to write results")
     p.add_argument("--profile", type=Path, help="run codexd under cProfile (throughput phase only), dump here")
@@ -201,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": machine(),
                 "fd_limit": fd_limit,
                 "upstream_http2": args.http2,
+                "first_delay_s": args.first_delay,
                 "quick": args.quick,
                 "startup": {
                     "health_s": round(sorted(startups)[len(startups) // 2], 4),
@@ -236,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
             out["messages_available"] = "messages" in tgts
             if "messages" in tgts:
                 tgts.update(large_targets(codexd.url, direct))
-            ctx = phases.Ctx(tgts, fake_url, str(ca), codexd.proc.pid, start_floors(direct, fake_port, helpers))
+            ctx = phases.Ctx(
+                tgts, fake_url, str(ca), codexd.proc.pid, start_floors(direct, fake_port, helpers), args.first_delay
+            )
             loop.run_until_complete(measure(args, ctx, out))
             loop.close()
         finally:

@@ -33,6 +33,8 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
         "20",
         "--deltas",
         "10",
+        "--first-delay",
+        "0.02",
         "--json",
         str(out),
     ]
@@ -45,8 +47,10 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
     assert _number(data["startup"]["idle_rss_kib"]) and data["startup"]["idle_rss_kib"] > 0
     endpoints = {t["endpoint"] for t in data["ttft"]}
     assert {"chat", "responses"} <= endpoints
+    assert data["first_delay_s"] == 0.02
     for t in data["ttft"]:
         assert t["codexd"]["errors"] == 0 and t["direct"]["errors"] == 0, t
+        assert t["direct_p50_ms"] >= 20 and t["codexd_p50_ms"] >= 20, "the fake waits before the first event"
         for key in ("direct_p50_ms", "codexd_p50_ms", "overhead_p50_ms", "overhead_p99_ms", "header_overhead_p50_ms"):
             assert _number(t[key]), (key, t)
     floors = {row["path"]: row for row in data["floors"]["rows"]}
