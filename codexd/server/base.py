@@ -28,7 +28,7 @@ from codexd.models import ModelMap
 from codexd.settings import Settings, is_loopback
 from codexd.sse import frame_text
 from codexd.translate.aggregate import ResponseAggregator, Usage
-from codexd.translate.protocol import Frame, StreamTranslator
+from codexd.translate.protocol import Frame, StreamTranslator, carries_token
 from codexd.upstream.client import UpstreamClient
 from codexd.upstream.stream import UpstreamStream
 
@@ -330,11 +330,14 @@ class DialectHandler(BaseHandler):
                 for event in batch:
                     out = translator.feed(event)
                     frames += out
-                    if out and not token_sent and _is_delta(event):
-                        # The first token goes out before the rest of its read is translated: when the whole
-                        # answer arrives in one read, translating it first would hold the token back.
+                    if not token_sent and out and carries_token(event):
+                        # The first token goes out before the rest of its read is translated, without waiting
+                        # for the client to take it (a client gone shows at the next awaited write): when the
+                        # whole answer arrives in one read, translating it first would hold the token back.
                         token_sent = True
-                        self._write_now(sse_bytes(frames))
+                        flushed = self._write_now(sse_bytes(frames))
+                        if flushed is not None:
+                            flushed.add_done_callback(_consume_error)
                         frames = []
                 # Only the bytes wait for a slow client, not the parsed events and frames: hundreds of
                 # waiting streams would otherwise spread them over many of Python's 1 MiB arenas, which
@@ -375,29 +378,25 @@ class DialectHandler(BaseHandler):
             await self._write(sse_bytes(frames), quiet)
 
     async def _write(self, data: bytes, quiet: bool = False) -> None:
-        if self.client_gone:
+        flushed = self._write_now(data)
+        if flushed is None:
             return
-        self.write(data)
-        self._last_write = time.monotonic()
         try:
-            await self.flush()
-            if self.first_byte_at is None:
-                self.first_byte_at = self._last_write
+            await flushed
         except iostream.StreamClosedError:
             if not quiet:
                 raise
             self.client_gone = True
 
-    def _write_now(self, data: bytes) -> None:
-        """Write and flush without waiting for the client to take the bytes: the rest of the read is translated
-        meanwhile. A client gone shows at the next awaited write."""
+    def _write_now(self, data: bytes) -> asyncio.Future[None] | None:
+        """Write and flush; the flush's future, for the caller to await (None once the client is gone)."""
         if self.client_gone:
-            return
+            return None
         self.write(data)
         self._last_write = time.monotonic()
-        self.flush().add_done_callback(_consume_error)
         if self.first_byte_at is None:
             self.first_byte_at = self._last_write
+        return self.flush()
 
     async def _ping_loop(self, ping: Callable[[], list[Frame]]) -> None:
         interval = self.settings_.ping_interval
@@ -459,12 +458,6 @@ class DialectHandler(BaseHandler):
 def _consume_error(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()  # retrieved, so asyncio does not log it; the next awaited write raises its own
-
-
-def _is_delta(event: dict[str, Any]) -> bool:
-    """Whether an upstream event carries a piece of the answer (``response.output_text.delta`` and its kin)."""
-    kind = event.get("type")
-    return isinstance(kind, str) and kind.endswith(".delta")
 
 
 def sse_bytes(frames: list[Frame]) -> bytes:

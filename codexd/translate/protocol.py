@@ -41,6 +41,12 @@ ECHO_EVENTS = frozenset(
 )
 
 
+def carries_token(event: dict[str, Any]) -> bool:
+    """Whether an upstream event carries a piece of the answer (``response.output_text.delta`` and its kin)."""
+    kind = event.get("type")
+    return isinstance(kind, str) and kind.endswith(".delta")
+
+
 class AllExcept:
     """Every event type but the given ones, as an ``unread`` set."""
 
