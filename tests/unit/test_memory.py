@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import platform
+import sys
 import time
+import tracemalloc
 import weakref
 from typing import Any
 
@@ -122,3 +125,43 @@ def test_giving_memory_back_collects_garbage_cycles_first() -> None:
         assert alive() is None
     finally:
         gc.enable()
+
+
+def test_the_trim_lets_go_of_attribute_names_that_the_type_cache_kept() -> None:
+    """Tornado finds the handler method by a new string each request (``method.lower()``); CPython's type cache
+    keeps the last name looked up in each of its slots, scattering hundreds of them over the burst's arenas."""
+
+    class Handler:
+        def post(self) -> None:
+            pass
+
+    name = "".join(["po", "st"])  # a new string object, not the interned one
+    getattr(Handler(), name)
+    held = sys.getrefcount(name)
+    memory.release_free_memory()
+    assert sys.getrefcount(name) == held - 1
+
+
+def test_the_trim_frees_the_future_iterators_asyncio_kept_from_the_burst() -> None:
+    """asyncio keeps up to 255 freed future iterators for reuse, made wherever the burst left room; the trim
+    swaps them for new ones so that the burst's are freed."""
+
+    def traced_here(snapshot: tracemalloc.Snapshot) -> int:
+        return sum(s.count for s in snapshot.filter_traces([tracemalloc.Filter(True, __file__)]).statistics("lineno"))
+
+    async def burst_then_trim() -> tuple[int, int]:
+        future = asyncio.get_running_loop().create_future()
+        iterators = [future.__await__() for _ in range(2 * memory.FUTURE_ITER_FREE_LIST)]  # each await makes one
+        del iterators
+        kept = traced_here(tracemalloc.take_snapshot())
+        memory.release_free_memory()
+        future.cancel()
+        return kept, traced_here(tracemalloc.take_snapshot())
+
+    tracemalloc.start()
+    try:
+        kept, after_trim = asyncio.run(burst_then_trim())
+    finally:
+        tracemalloc.stop()
+    assert kept >= memory.FUTURE_ITER_FREE_LIST, "asyncio's free list keeps the burst's iterators"
+    assert after_trim < 10
