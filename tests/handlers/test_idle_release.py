@@ -63,8 +63,9 @@ async def test_closing_idle_handles_frees_their_buffers(stack):
     before = malloc_in_use()
     stack.state.upstream.release_handles()
     freed = before - malloc_in_use()
-    # Each used handle holds at least its 16 KiB upload buffer until it is closed.
-    assert freed >= BURST * 16 * 1024, f"only {freed} bytes freed"
+    # Each used handle holds its buffers until it is closed: its 16 KiB upload buffer and more with libcurl 8
+    # (the pycurl wheel's), about 9 KiB in all with libcurl 7.88 (a pycurl built on Debian 12's).
+    assert freed >= BURST * 8 * 1024, f"only {freed} bytes freed"
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="reads glibc's mallinfo2")
