@@ -27,6 +27,21 @@ def raise_fd_limit(wanted: int = 8192) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def pin_cpus(own: list[int], others: list[int]) -> dict[str, list[int]]:
+    """Give the processes in ``own`` (codexd, the stand-in proxies) the last CPU this process may use and those in
+    ``others`` (the fake, the load generator) the rest: codexd then runs on one core of its own and the fake's
+    work does not compete with it, as the real backend's does not; the CPUs of each side."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise RuntimeError(f"--pin needs at least two CPUs; this process may use {cpus}")
+    mine, theirs = {cpus[-1]}, set(cpus[:-1])
+    for pid in own:
+        os.sched_setaffinity(pid, mine)
+    for pid in others:
+        os.sched_setaffinity(pid, theirs)
+    return {"codexd": sorted(mine), "others": sorted(theirs)}
+
+
 def free_port() -> int:
     """An unused loopback port (closed again; a tiny race is acceptable here)."""
     with socket.socket() as s:

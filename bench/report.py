@@ -74,6 +74,12 @@ def print_report(out: dict[str, Any]) -> None:
         f"upstream {'HTTP/2' if out.get('upstream_http2') else 'HTTP/1.1'}, "
         f"first event of a TTFT answer after {out.get('first_delay_s', 0.0)} s"
     )
+    pinned = out.get("pinned")
+    if pinned:
+        print(
+            f"pinned: codexd and the stand-ins on CPU {pinned['codexd']}, "
+            f"the fake and the load generator on {pinned['others']}"
+        )
     s = out["startup"]
     print(
         f"start-up to /health {s['health_s']} s (runs {s['all_s']}), --version {s['version_s']} s, "

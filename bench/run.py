@@ -7,6 +7,7 @@ answer through two stand-in proxies that do no work, ``bench.floors``; then sequ
 Code-sized Messages request, ``claude_code_body``); many requests 32 at a time,
 then idle RSS; streaming throughput and CPU per 10k translated events (32 and 256 clients), then idle RSS;
 N open slow streams (progress and RSS per stream); (full runs) idle RSS two minutes after the last request.
+``--pin`` gives codexd a CPU of its own, away from the fake and the load generator.
 ``--profile OUT`` instead runs codexd under cProfile for the throughput phase only and prints its top functions.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -25,6 +27,7 @@ from bench import floors, phases
 from bench.client import Target, bodies, claude_code_body, make_client
 from bench.procs import (
     DIRECT_HEADERS,
+    pin_cpus,
     precompile,
     raise_fd_limit,
     rss_kib,
@@ -56,6 +59,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="seconds the fake waits after the headers before the first event of a TTFT answer (default 0)",
     )
     p.add_argument("--http2", action="store_true", help="the fake backend speaks HTTP/2, as chatgpt.com does")
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="codexd and the stand-in proxies on a CPU of their own, the fake and the load generator on the others",
+    )
     p.add_argument("--json", type=Path, default=Path("/tmp/codexd-bench.json"), help="where to write results")
     p.add_argument("--profile", type=Path, help="run codexd under cProfile (throughput phase only), dump here")
     args = p.parse_args(argv)
@@ -246,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
             ctx = phases.Ctx(
                 tgts, fake_url, str(ca), codexd.proc.pid, start_floors(direct, fake_port, helpers), args.first_delay
             )
+            if args.pin:
+                out["pinned"] = pin_cpus(
+                    [codexd.proc.pid, *(pid for _, pid in ctx.floors.values())], [fake.pid, os.getpid()]
+                )
             loop.run_until_complete(measure(args, ctx, out))
             loop.close()
         finally:
@@ -266,8 +278,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def machine() -> dict[str, Any]:
     """nproc, the CPU model and the Python version."""
-    import os
-
     model = next(
         (
             line.split(":", 1)[1].strip()

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,3 +74,34 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
     phases = [name for name, _ in data["rss_timeline"]]
     assert phases.index("churn") < phases.index("throughput"), "requests are counted before the bursts"
     assert data["targets"] and all(t["result"] in ("PASS", "MISS") for t in data["targets"])
+
+
+needs_two_cpus = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="CPU affinity: Linux, 2 CPUs"
+)
+
+
+@needs_two_cpus
+def test_pin_gives_codexd_a_cpu_of_its_own_and_the_rest_to_the_others() -> None:
+    from bench.procs import pin_cpus
+
+    sleepers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) for _ in range(3)]
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        pinned = pin_cpus([sleepers[0].pid], [sleepers[1].pid, sleepers[2].pid])
+        assert os.sched_getaffinity(sleepers[0].pid) == {cpus[-1]} == set(pinned["codexd"])
+        for other in sleepers[1:]:
+            assert os.sched_getaffinity(other.pid) == set(cpus[:-1]) == set(pinned["others"])
+    finally:
+        for proc in sleepers:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity: Linux")
+def test_pin_refuses_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.procs import pin_cpus
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    with pytest.raises(RuntimeError, match="two CPUs"):
+        pin_cpus([os.getpid()], [])
