@@ -69,7 +69,7 @@ def print_report(out: dict[str, Any]) -> None:
     """Everything in ``out`` as plain tables."""
     m = out["machine"]
     print(
-        f"codexd benchmark — {m['nproc']} CPU(s), {m['cpu']}, Python {m['python']}, "
+        f"codexd benchmark — {m['nproc']} CPU(s), {m['cpu']}, Python {m['python']}, {m.get('pycurl', '')}, "
         f"load at start {m['load_avg_at_start']}, fd limit {out['fd_limit']}, quick={out['quick']}, "
         f"upstream {'HTTP/2' if out.get('upstream_http2') else 'HTTP/1.1'}, "
         f"first event of a TTFT answer after {out.get('first_delay_s', 0.0)} s"

@@ -277,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def machine() -> dict[str, Any]:
-    """nproc, the CPU model and the Python version."""
+    """nproc, the CPU model, the Python version and pycurl's libcurl (its build changes codexd's RSS)."""
+    import pycurl
+
     model = next(
         (
             line.split(":", 1)[1].strip()
@@ -290,5 +292,6 @@ def machine() -> dict[str, Any]:
         "nproc": os.cpu_count(),
         "cpu": model,
         "python": sys.version.split()[0],
+        "pycurl": pycurl.version,
         "load_avg_at_start": os.getloadavg(),
     }

@@ -46,6 +46,7 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
     assert "Targets" in run.stdout
     data = json.loads(out.read_text())
 
+    assert data["machine"]["pycurl"].startswith("PycURL/") and "libcurl/" in data["machine"]["pycurl"]
     assert _number(data["startup"]["health_s"]) and _number(data["startup"]["version_s"])
     assert _number(data["startup"]["idle_rss_kib"]) and data["startup"]["idle_rss_kib"] > 0
     endpoints = {t["endpoint"] for t in data["ttft"]}
