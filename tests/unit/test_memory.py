@@ -163,5 +163,6 @@ def test_the_trim_frees_the_future_iterators_asyncio_kept_from_the_burst() -> No
         kept, after_trim = asyncio.run(burst_then_trim())
     finally:
         tracemalloc.stop()
-    assert kept >= memory.FUTURE_ITER_FREE_LIST, "asyncio's free list keeps the burst's iterators"
-    assert after_trim < 10
+    if kept < memory.FUTURE_ITER_FREE_LIST:
+        pytest.skip("this Python keeps no free list of asyncio future iterators")
+    assert after_trim < 10, "asyncio's free list still holds the burst's iterators"
