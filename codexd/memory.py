@@ -52,12 +52,13 @@ def release_free_memory() -> bool:
     return True
 
 
-FUTURE_ITER_FREE_LIST = 255  # asyncio's C future iterators kept for reuse (CPython 3.11-3.13)
+FUTURE_ITER_FREE_LIST = 255  # asyncio's C future iterators kept for reuse (CPython 3.11's FI_FREELIST_MAXLEN)
 
 
 def _empty_interpreter_caches() -> None:
     """Let go of the small objects that two interpreter caches keep from the last burst, so that the arenas
-    they sit in can be freed: about 7 MB less resting RSS two minutes after 1,000 streams."""
+    they sit in can be freed: two minutes after 1,000 streams, 7 MB less RSS when only the memory phases of the
+    benchmark ran, 2 MB less in full benchmark runs."""
     # One entry per slot of 4096, each holding its attribute name: Tornado's per-request ``method.lower()``
     # and email.utils' "dst" leave hundreds of distinct copies of the same few names. (3.13 renamed it.)
     clear = getattr(sys, "_clear_internal_caches", None) or sys._clear_type_cache
