@@ -50,6 +50,11 @@ def _ms(values: list[float | None], q: float) -> float:
     return round(percentile([v * 1000 for v in values if v is not None], q), 3)
 
 
+def _ttft_ms(results: list[Result]) -> tuple[float, float]:
+    """p50 and p99 of the results' time to first token, in ms."""
+    return _ms([r.ttft for r in results], 0.5), _ms([r.ttft for r in results], 0.99)
+
+
 BACKGROUND_MODEL = "bench-background"
 
 
@@ -111,8 +116,8 @@ async def ttft(
     client.close()
     if stop_background is not None:
         await stop_background()
-    d50, d99 = _ms([r.ttft for r in d_res], 0.5), _ms([r.ttft for r in d_res], 0.99)
-    c50, c99 = _ms([r.ttft for r in c_res], 0.5), _ms([r.ttft for r in c_res], 0.99)
+    d50, d99 = _ttft_ms(d_res)
+    c50, c99 = _ttft_ms(c_res)
     return {
         "endpoint": name,
         "concurrency": concurrency,
@@ -156,12 +161,12 @@ async def floors(ctx: Ctx, n: int) -> dict[str, Any]:
             results[name].append(await stream(client, target))
     cpu = {name: cpu_seconds(paths[name][1] or 0) - start for name, start in cpu0.items()}
     client.close()
-    d50, d99 = (_ms([r.ttft for r in results["direct"]], q) for q in (0.5, 0.99))
+    d50, d99 = _ttft_ms(results["direct"])
     rows = []
     for name, res in results.items():
         if name == "direct":
             continue
-        p50, p99 = (_ms([r.ttft for r in res], q) for q in (0.5, 0.99))
+        p50, p99 = _ttft_ms(res)
         rows.append(
             {
                 "path": name,
