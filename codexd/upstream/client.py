@@ -230,7 +230,9 @@ class UpstreamClient:
 
     def _start(self, auth: Auth, path: str, payload: bytes, extra: Mapping[str, str]) -> UpstreamStream:
         url = self.base_url(auth) + path
-        stream = UpstreamStream(self.settings.idle_timeout, label=path, multiplex=self.multiplexing)
+        stream = UpstreamStream(
+            self.settings.idle_timeout, label=path, multiplex=self.multiplexing, body_size=len(payload)
+        )
         request = HTTPRequest(
             url,
             method="POST",

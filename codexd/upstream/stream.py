@@ -27,13 +27,29 @@ from codexd.sse import SSEDecoder
 logger = logging.getLogger(__name__)
 
 _HIGH_WATER = 4 * 1024 * 1024
+# libcurl's bounds for its upload buffer, and room in it for the request line and headers (a bearer token
+# alone is about 2 KiB).
+UPLOAD_BUFFER_MIN = 16 * 1024
+UPLOAD_BUFFER_MAX = 1024 * 1024
+_HEADER_ROOM = 8 * 1024
+
+
+def upload_buffer_size(body_size: int) -> int:
+    """The upload buffer for a request body of ``body_size`` bytes: room for the whole request, within
+    libcurl's minimum and a 1 MiB cap.
+
+    libcurl sends at most one buffer per socket event. With the 16 KiB minimum, an 80 KB request went out in
+    five loop turns, each waiting for the socket to report writable (strace); with room for all of it, in one.
+    A small request keeps the minimum: the buffer stays with the curl handle while its stream is open."""
+    return max(UPLOAD_BUFFER_MIN, min(body_size + _HEADER_ROOM, UPLOAD_BUFFER_MAX))
 
 
 class UpstreamStream:
     """Collects what libcurl delivers; the consumer awaits ``headers_ready`` then iterates."""
 
-    def __init__(self, idle_timeout: float, label: str = "", multiplex: bool = False) -> None:
+    def __init__(self, idle_timeout: float, label: str = "", multiplex: bool = False, body_size: int = 0) -> None:
         self.idle_timeout = idle_timeout
+        self.body_size = body_size  # of the request body: sizes libcurl's upload buffer
         self.label = label
         self.multiplex = multiplex  # wait for a connection to share (HTTP/2) rather than open one
         self.http_version = 0  # from the status line: 1 or 2
@@ -66,9 +82,9 @@ class UpstreamStream:
         curl.setopt(pycurl.XFERINFOFUNCTION, self._progress)
         curl.setopt(pycurl.HEADERFUNCTION, self.on_header)
         curl.setopt(pycurl.WRITEFUNCTION, self.on_chunk)
-        # libcurl's default 64 KiB upload buffer stays with the handle; requests are sent in one go anyway.
-        # The minimum, 16 KiB, measured 48 KiB less RSS per open stream (500 streams, python -m bench).
-        curl.setopt(pycurl.UPLOAD_BUFFERSIZE, 16 * 1024)
+        # Not libcurl's default 64 KiB: the minimum measured 48 KiB less RSS per open stream (500 streams,
+        # python -m bench), and a large request is sent in one go (see upload_buffer_size).
+        curl.setopt(pycurl.UPLOAD_BUFFERSIZE, upload_buffer_size(self.body_size))
         # Python already ignores SIGPIPE; without NOSIGNAL libcurl would save and restore the SIGPIPE handler
         # (two rt_sigaction calls) around every socket event.
         curl.setopt(pycurl.NOSIGNAL, 1)

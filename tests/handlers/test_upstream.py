@@ -271,3 +271,27 @@ async def test_https_upstream_with_private_ca_bundle(io_loop, codex_home, tls):
             s.server.stop()
             s.state.upstream.close()
         backend.stop()
+
+
+async def test_request_bodies_of_every_size_reach_a_tls_upstream_whole(io_loop, codex_home, tls):
+    """The upload buffer is sized to each request (one buffer for 80 KB, several past the 1 MiB cap): what
+    the backend receives is what was sent, at every size, over TLS."""
+    ca, cert, key = tls
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    backend = start_backend(ssl_options=context)
+    stack = start_stack(
+        codex_home, backend, chatgpt_base_url=backend.base_url.replace("http://", "https://"), ca_bundle=str(ca)
+    )
+    try:
+        for size in (10, 80_000, 3_000_000, 100):
+            text = "".join(chr(0x61 + i % 26) for i in range(size))
+            resp = await post_json(f"{stack.url}/v1/responses", {"input": text})
+            assert resp.code == 200, resp.body
+            sent = backend.state.posts[-1].body["input"]
+            assert sent[0]["content"][0]["text"] == text
+        assert backend.state.connections == 1
+    finally:
+        stack.server.stop()
+        stack.state.upstream.close()
+        backend.stop()
