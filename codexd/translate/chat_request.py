@@ -110,8 +110,13 @@ _RECENT: Recent[tuple[list[dict[str, Any]], bytes]] = Recent(4)
 
 def _client_tools(body: dict[str, Any]) -> EncodedList:
     """The upstream tools, from an identical recent request's when there is one (agents send theirs with
-    every request), with their JSON text for the upstream body."""
-    specs, text = _RECENT.get({"tools": body.get("tools"), "functions": body.get("functions")}, _translated)
+    every request), with their JSON text for the upstream body. Requests with the deprecated ``functions``
+    are translated each time."""
+    client = {"tools": body.get("tools"), "functions": body.get("functions")}
+    if client["functions"] is None:
+        specs, text = _RECENT.get(client["tools"], lambda tools: _translated({"tools": tools}))
+    else:
+        specs, text = _translated(client)
     return EncodedList(specs, text)
 
 

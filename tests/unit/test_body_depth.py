@@ -1,4 +1,4 @@
-"""The request body's nesting limit (``server.base.nesting_exceeds``), against a plain recursive depth."""
+"""The request body's nesting limit (``jsonparse.nesting_exceeds``), against a plain recursive depth."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codexd.server.base import MAX_JSON_DEPTH, nesting_exceeds
+from codexd.jsonparse import MAX_DEPTH as MAX_JSON_DEPTH
+from codexd.jsonparse import nesting_exceeds
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=3),

@@ -1,0 +1,150 @@
+"""Request bodies parsed from JSON, with the large values clients resend unchanged taken from before (pure).
+
+Claude Code sends the same tool list (about 40 KB of schemas in many small objects) with every request of a
+session. Parsing that list, checking its depth and finding its translation again took about 0.3 ms of the
+0.8 ms codexd spent on an 83 KB request (in-process, warm). A body of a few KiB or more is therefore read one
+top-level member at a time: when the text at a watched key (``tools``) starts with the text of a list
+remembered from an earlier body, that list is used as it is, the same ``SharedList`` object, not parsed
+again, and the translators' memo (``translate/recent.py``) finds its translation by identity. Nobody may
+change a ``SharedList`` or what it holds: later requests get the same objects.
+
+The result is always what ``json.loads`` returns for the same bytes, and so are the errors: anything the
+member-by-member reading does not expect is handed to ``json.loads``.
+"""
+
+from __future__ import annotations
+
+import json
+import json.scanner
+import re
+from collections.abc import Callable
+from typing import Any
+
+MAX_DEPTH = 100  # far beyond real requests (tool schemas nest a dozen levels)
+WATCHED = frozenset({"tools"})  # top-level keys whose values clients resend unchanged
+_SMALL_BODY = 8 * 1024  # bytes; smaller bodies go to json.loads whole
+_SMALL_VALUE = 2 * 1024  # characters; shorter values are cheap to parse again
+_KEEP = 4  # values remembered: a session's main agent and its sub-agents send lists of their own
+
+# The scanner json.loads uses (its C version): the value at a position and where it ends.
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, as json.decoder skips it
+
+
+class SharedList(list):  # type: ignore[type-arg]
+    """A parsed list that later bodies with the same text share (see the module docstring)."""
+
+    __slots__ = ()
+
+
+class TooDeep(Exception):
+    """The body nests lists and objects deeper than ``MAX_DEPTH``."""
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` has lists or objects nested more than ``limit`` deep (no recursion used).
+
+    One level at a time, each gathered by a comprehension: on an 83 KB Claude Code request 89-107 us, where a
+    stack of (node, depth) pairs took 217-249 us."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, (dict, list))
+        ]
+    return bool(level)
+
+
+def _skip(text: str, i: int) -> int:
+    """The position after any whitespace at ``i``."""
+    return _SPACE.match(text, i).end()  # type: ignore[union-attr]  # it matches the empty string too
+
+
+class _Unexpected(Exception):
+    """Something the member-by-member reading leaves to ``json.loads``."""
+
+
+class BodyParser:
+    """Parses request bodies, remembering the last few large values seen at the watched keys by their text."""
+
+    def __init__(self, keys: frozenset[str] = WATCHED, keep: int = _KEEP) -> None:
+        self.keys = keys
+        self.keep = keep
+        self._seen: list[tuple[str, SharedList]] = []  # (text, parsed list), newest first; within MAX_DEPTH
+
+    def parse(self, raw: bytes) -> Any:
+        """``json.loads(raw)``: an equal value (large watched lists as ``SharedList``), or the same exception
+        (``ValueError``, ``RecursionError``); ``TooDeep`` when the value nests deeper than ``MAX_DEPTH``."""
+        if len(raw) < _SMALL_BODY:
+            body = json.loads(raw)
+            if nesting_exceeds(body, MAX_DEPTH):
+                raise TooDeep
+            return body
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # as json.loads decodes bytes
+        try:
+            return self._members(text)
+        except (_Unexpected, StopIteration, ValueError, RecursionError):
+            body = json.loads(text)  # the canonical error, or the value after all
+            if nesting_exceeds(body, MAX_DEPTH):
+                raise TooDeep from None
+            return body
+
+    def _members(self, text: str) -> dict[str, Any]:
+        """A JSON object read one member at a time; the watched values' texts are looked up first."""
+        i = _skip(text, 0)
+        if text[i : i + 1] != "{":
+            raise _Unexpected
+        body: dict[str, Any] = {}
+        too_deep = False  # raised once the whole body has been read, as json.loads reports bad syntax first
+        i = _skip(text, i + 1)
+        if text[i : i + 1] == "}":
+            i += 1
+        else:
+            while True:
+                if text[i : i + 1] != '"':
+                    raise _Unexpected
+                key, i = _scan(text, i)
+                i = _skip(text, i)
+                if text[i : i + 1] != ":":
+                    raise _Unexpected
+                i = _skip(text, i + 1)
+                known = self._recall(text, i) if key in self.keys else None
+                if known is not None:
+                    value, i = known
+                else:
+                    start = i
+                    value, i = _scan(text, i)
+                    if nesting_exceeds(value, MAX_DEPTH - 1):  # the body itself is one level more
+                        too_deep = True
+                    elif key in self.keys and i - start >= _SMALL_VALUE and isinstance(value, list):
+                        value = SharedList(value)
+                        self._seen.insert(0, (text[start:i], value))
+                        del self._seen[self.keep :]
+                body[key] = value
+                i = _skip(text, i)
+                separator = text[i : i + 1]
+                i += 1
+                if separator == "}":
+                    break
+                if separator != ",":
+                    raise _Unexpected
+                i = _skip(text, i)
+        if _skip(text, i) != len(text):
+            raise _Unexpected
+        if too_deep:
+            raise TooDeep
+        return body
+
+    def _recall(self, text: str, at: int) -> tuple[SharedList, int] | None:
+        """The remembered list whose text starts at ``at`` (it moves to the front), and where its text ends.
+        A complete JSON array is never the start of a longer one: a matching start is the whole value."""
+        for n, (seen, value) in enumerate(self._seen):
+            if text.startswith(seen, at):
+                if n:
+                    self._seen.insert(0, self._seen.pop(n))
+                return value, at + len(seen)
+        return None

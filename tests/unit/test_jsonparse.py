@@ -1,0 +1,159 @@
+"""Request bodies are parsed as json.loads parses them, with large tool lists resent unchanged taken from
+before (``codexd.jsonparse``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codexd.jsonparse import MAX_DEPTH, BodyParser, SharedList, TooDeep
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=30,
+)
+styles = st.sampled_from(
+    [
+        {"separators": (",", ":")},
+        {},
+        {"indent": 2},
+        {"indent": "\t", "separators": (" , ", " : ")},
+        {"ensure_ascii": False},
+    ]
+)
+
+
+def tool(n: int, description: str = "Reads a file from the local filesystem.") -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"path": {"type": "string"}, "limit": {"type": "integer"}}}
+    return {"name": f"Tool{n}", "description": description * 4, "input_schema": schema}
+
+
+TOOLS = [tool(n) for n in range(20)]  # about 5 KB of JSON
+
+
+def body(tools: Any = TOOLS, text: str = "hello", **more: Any) -> dict[str, Any]:
+    return {"model": "claude-sonnet-4-5", "system": "x" * 9000, "tools": tools, "messages": [text], **more}
+
+
+def outcome(parse: Any, raw: bytes) -> tuple[str, Any]:
+    """What parsing ``raw`` gives: the value, or the exception's type and message."""
+    try:
+        return "value", parse(raw)
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=150, deadline=None)
+@given(members=st.dictionaries(st.text(max_size=6), json_values, max_size=6), tools=json_values, style=styles)
+def test_any_body_parses_as_json_loads_parses_it(members: dict[str, Any], tools: Any, style: dict[str, Any]) -> None:
+    value = {**members, "tools": tools, "padding": "p" * 9000}
+    raw = json.dumps(value, **style).encode()
+    parser = BodyParser()
+    assert parser.parse(raw) == json.loads(raw)
+    assert parser.parse(raw) == json.loads(raw)  # again, with whatever it remembered
+
+
+@settings(max_examples=200, deadline=None)
+@given(style=styles, cut=st.integers(min_value=0), junk=st.sampled_from(["", "]", "}", ",", '"', "x", " 1", "{"]))
+def test_broken_bodies_fail_or_succeed_exactly_as_json_loads(style: dict[str, Any], cut: int, junk: str) -> None:
+    raw = json.dumps(body(), **style).encode()
+    parser = BodyParser()
+    parser.parse(raw)  # the tool list is remembered, so the broken copies meet it too
+    at = cut % (len(raw) + 1)
+    broken = raw[:at] + junk.encode() + raw[at + len(junk) :]
+    assert outcome(parser.parse, broken) == outcome(json.loads, broken)
+
+
+@pytest.mark.parametrize("before, after", [("", " x"), ("", "}"), ("", "{}"), (" \n\t", " \r\n"), ("x", ""), ("", "")])
+def test_what_surrounds_a_body_is_judged_as_json_loads_judges_it(before: str, after: str) -> None:
+    raw = (before + json.dumps(body()) + after).encode()
+    parser = BodyParser()
+    for _ in range(2):
+        assert outcome(parser.parse, raw) == outcome(json.loads, raw)
+
+
+def test_a_resent_tool_list_is_the_same_object_and_is_not_parsed_again() -> None:
+    parser = BodyParser()
+    first = parser.parse(json.dumps(body(text="first")).encode())
+    # Another turn of the conversation: the other members change, and move around.
+    turn = {"messages": ["first", "second"], "tools": TOOLS, "model": "m", "system": "y" * 9000}
+    again = parser.parse(json.dumps(turn).encode())
+    assert isinstance(first["tools"], SharedList) and again["tools"] is first["tools"]
+    assert again == turn
+
+
+def test_a_changed_tool_list_is_parsed_and_remembered_in_turn() -> None:
+    parser = BodyParser()
+    first = parser.parse(json.dumps(body()).encode())["tools"]
+    changed_tools = [*TOOLS[:-1], tool(19, "Reads a file.")]  # the same text up to the last description
+    changed = parser.parse(json.dumps(body(changed_tools)).encode())["tools"]
+    assert changed == changed_tools and changed is not first
+    assert parser.parse(json.dumps(body()).encode())["tools"] is first
+    assert parser.parse(json.dumps(body(changed_tools)).encode())["tools"] is changed
+
+
+def test_only_the_last_four_lists_are_remembered() -> None:
+    parser = BodyParser()
+    lists = [[tool(n, f"List {k}. ") for n in range(20)] for k in range(5)]
+    parsed = [parser.parse(json.dumps(body(tools)).encode())["tools"] for tools in lists]
+    assert parser.parse(json.dumps(body(lists[4])).encode())["tools"] is parsed[4]
+    assert parser.parse(json.dumps(body(lists[1])).encode())["tools"] is parsed[1]
+    oldest = parser.parse(json.dumps(body(lists[0])).encode())["tools"]
+    assert oldest == lists[0] and oldest is not parsed[0]
+
+
+def test_small_bodies_and_small_lists_are_not_remembered() -> None:
+    parser = BodyParser()
+    small = {"tools": TOOLS[:2], "messages": ["hi"]}
+    assert parser.parse(json.dumps(small).encode())["tools"] is not parser.parse(json.dumps(small).encode())["tools"]
+    short = body(TOOLS[:1])
+    assert type(parser.parse(json.dumps(short).encode())["tools"]) is list
+
+
+def test_a_repeated_key_keeps_its_last_value() -> None:
+    parser = BodyParser()
+    raw = f'{{"tools": {json.dumps(TOOLS)}, "x": "{"p" * 9000}", "tools": [1]}}'.encode()
+    assert parser.parse(raw) == json.loads(raw)
+    assert parser.parse(raw)["tools"] == [1]
+
+
+def test_encodings_json_loads_accepts_are_accepted() -> None:
+    text = json.dumps(body(text="naïve ✓"), ensure_ascii=False)
+    for raw in (text.encode("utf-16"), text.encode("utf-8-sig"), text.encode("utf-32-le")):
+        assert BodyParser().parse(raw) == json.loads(raw)
+
+
+def test_a_large_body_that_is_not_an_object_parses_as_json_loads_parses_it() -> None:
+    raw = json.dumps([TOOLS, "p" * 9000]).encode()
+    assert BodyParser().parse(raw) == json.loads(raw)
+
+
+def deep(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("size", [100, 20_000])
+def test_depth_is_limited_as_before_for_small_and_large_bodies(size: int) -> None:
+    pad = "p" * size
+    at_limit = f'{{"a": {deep(MAX_DEPTH - 1)}, "pad": "{pad}"}}'.encode()
+    over = f'{{"a": {deep(MAX_DEPTH)}, "pad": "{pad}"}}'.encode()
+    assert BodyParser().parse(at_limit) == json.loads(at_limit)
+    with pytest.raises(TooDeep):
+        BodyParser().parse(over)
+    # Bad syntax after a deep value is reported as bad syntax, as json.loads finds it first.
+    with pytest.raises(ValueError, match="Expecting"):
+        BodyParser().parse(over[:-1] + b",}")
+
+
+def test_a_too_deep_tool_list_is_refused_every_time() -> None:
+    parser = BodyParser()
+    raw = json.dumps(body([TOOLS, json.loads(deep(MAX_DEPTH))])).encode()
+    for _ in range(2):
+        with pytest.raises(TooDeep):
+            parser.parse(raw)
