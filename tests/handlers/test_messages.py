@@ -61,3 +61,22 @@ async def test_claude_session_header_becomes_stable_cache_key(stack):
     first, second = (p.body["prompt_cache_key"] for p in stack.backend.state.posts)
     assert first == second
     assert stack.backend.state.posts[0].headers.get("Session-Id")
+
+
+async def test_a_resent_tool_list_reaches_upstream_as_sent_and_a_change_at_its_end_is_seen(stack):
+    """Large tool lists resent with the same text are reused as parsed before (codexd.jsonparse); one that
+    differs only in its last characters is a different list upstream."""
+
+    def tools(last: str) -> list[dict[str, object]]:
+        schema = {"type": "object", "properties": {"path": {"type": "string"}}}
+        listed = [{"name": f"Tool{n}", "description": "Reads a file. " * 20, "input_schema": schema} for n in range(30)]
+        listed[-1]["description"] = last
+        return listed
+
+    sent = {}
+    for last in ("Ends here.", "Ends hare.", "Ends here.", "Ends hare."):  # the same length
+        resp = await post_json(f"{stack.url}/v1/messages", {**BODY, "stream": False, "tools": tools(last)})
+        assert resp.code == 200, resp.body
+        upstream = stack.backend.state.posts[-1].body["tools"]
+        assert len(upstream) == 30 and upstream[-1]["description"] == last
+        assert sent.setdefault(last, upstream) == upstream
