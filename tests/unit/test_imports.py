@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "codexd"
-PURE = ("codexd.translate", "codexd.dialects", "codexd.sse", "codexd.models", "codexd.errors")
+PURE = (
+    "codexd.translate",
+    "codexd.dialects",
+    "codexd.sse",
+    "codexd.models",
+    "codexd.errors",
+    "codexd.jsonbody",
+    "codexd.jsonparse",
+)
 IMPURE_LIBRARIES = ("tornado", "pycurl", "prometheus_client", "tomlkit")
 IMPURE_PACKAGES = ("codexd.server", "codexd.upstream", "codexd.cli")
 
