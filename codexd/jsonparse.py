@@ -24,6 +24,7 @@ MAX_DEPTH = 100  # far beyond real requests (tool schemas nest a dozen levels)
 WATCHED = frozenset({"tools"})  # top-level keys whose values clients resend unchanged
 _SMALL_BODY = 8 * 1024  # bytes; smaller bodies go to json.loads whole
 _SMALL_VALUE = 2 * 1024  # characters; shorter values are cheap to parse again
+_LARGE_VALUE = 1024 * 1024  # characters; longer ones are not kept (four, parsed too, would be several MB)
 _KEEP = 4  # values remembered: a session's main agent and its sub-agents send lists of their own
 
 # The scanner json.loads uses (its C version): the value at a position and where it ends.
@@ -120,7 +121,7 @@ class BodyParser:
                     value, i = _scan(text, i)
                     if nesting_exceeds(value, MAX_DEPTH - 1):  # the body itself is one level more
                         too_deep = True
-                    elif key in self.keys and i - start >= _SMALL_VALUE and isinstance(value, list):
+                    elif key in self.keys and _SMALL_VALUE <= i - start <= _LARGE_VALUE and isinstance(value, list):
                         value = SharedList(value)
                         self._seen.insert(0, (text[start:i], value))
                         del self._seen[self.keep :]

@@ -116,6 +116,15 @@ def test_small_bodies_and_small_lists_are_not_remembered() -> None:
     assert type(parser.parse(json.dumps(short).encode())["tools"]) is list
 
 
+def test_a_list_of_more_than_a_mebibyte_is_parsed_each_time() -> None:
+    """Four such lists, kept with their parsed form, would hold several MB for as long as codexd runs."""
+    parser = BodyParser()
+    huge = body([tool(n, "x" * 1000) for n in range(300)])  # about 1.2 MB of text
+    first = parser.parse(json.dumps(huge).encode())["tools"]
+    again = parser.parse(json.dumps(huge).encode())["tools"]
+    assert again == first == huge["tools"] and again is not first and type(again) is list
+
+
 def test_a_repeated_key_keeps_its_last_value() -> None:
     parser = BodyParser()
     raw = f'{{"tools": {json.dumps(TOOLS)}, "x": "{"p" * 9000}", "tools": [1]}}'.encode()
