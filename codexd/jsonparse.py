@@ -80,19 +80,16 @@ class BodyParser:
     def parse(self, raw: bytes) -> Any:
         """``json.loads(raw)``: an equal value (large watched lists as ``SharedList``), or the same exception
         (``ValueError``, ``RecursionError``); ``TooDeep`` when the value nests deeper than ``MAX_DEPTH``."""
-        if len(raw) < _SMALL_BODY:
-            body = json.loads(raw)
-            if nesting_exceeds(body, MAX_DEPTH):
-                raise TooDeep
-            return body
-        text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # as json.loads decodes bytes
-        try:
-            return self._members(text)
-        except (_Unexpected, StopIteration, ValueError, RecursionError):
-            body = json.loads(text)  # the canonical error, or the value after all
-            if nesting_exceeds(body, MAX_DEPTH):
-                raise TooDeep from None
-            return body
+        if len(raw) >= _SMALL_BODY:
+            text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # as json.loads decodes bytes
+            try:
+                return self._members(text)
+            except (_Unexpected, StopIteration, ValueError, RecursionError):
+                pass  # json.loads below gives the canonical error, or the value after all
+        body = json.loads(raw)
+        if nesting_exceeds(body, MAX_DEPTH):
+            raise TooDeep
+        return body
 
     def _members(self, text: str) -> dict[str, Any]:
         """A JSON object read one member at a time; the watched values' texts are looked up first."""

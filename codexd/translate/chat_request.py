@@ -112,16 +112,16 @@ def _client_tools(body: dict[str, Any]) -> EncodedList:
     """The upstream tools, from an identical recent request's when there is one (agents send theirs with
     every request), with their JSON text for the upstream body. Requests with the deprecated ``functions``
     are translated each time."""
-    client = {"tools": body.get("tools"), "functions": body.get("functions")}
-    if client["functions"] is None:
-        specs, text = _RECENT.get(client["tools"], lambda tools: _translated({"tools": tools}))
+    if body.get("functions") is None:
+        specs, text = _RECENT.get(body.get("tools"), _translated)
     else:
-        specs, text = _translated(client)
+        specs = _tools(body)
+        text = compact(specs)
     return EncodedList(specs, text)
 
 
-def _translated(client: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes]:
-    specs = _tools(client)
+def _translated(tools: Any) -> tuple[list[dict[str, Any]], bytes]:
+    specs = _tools({"tools": tools})
     return specs, compact(specs)
 
 
