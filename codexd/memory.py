@@ -6,10 +6,13 @@ arenas) for reuse, so RSS stays at the burst's peak for as long as the daemon li
 collection frees what cycles and free lists hold, then glibc's ``malloc_trim`` hands the memory back;
 elsewhere (macOS, musl) only the collection happens.
 
-Python gives one of its 1 MiB arenas back only once every block in it is free, so a few small objects made
-during a burst that outlive it keep whole arenas resident. Two interpreter caches hold such objects and are
-emptied first: CPython's type attribute cache (it keeps the name of each attribute looked up, and Tornado
-looks the handler method up by a new string per request) and asyncio's free list of future iterators.
+On Linux with glibc, ``codexd serve`` puts Python's objects in glibc's heap too (``codexd.allocator``), so the
+trim reaches them page by page. Elsewhere, or when ``PYTHONMALLOC`` chose otherwise, they live in Python's
+1 MiB arenas, and an arena goes back only once every block in it is free, so a few small objects made during
+a burst that outlive it keep whole arenas resident. Two interpreter caches hold such objects and are emptied
+first (with either allocator: it costs nothing): CPython's type attribute cache (it keeps the name of each
+attribute looked up, and Tornado looks the handler method up by a new string per request) and asyncio's free
+list of future iterators.
 """
 
 from __future__ import annotations

@@ -35,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list in (["--version"], ["-V"]):  # fast path: no parser, no imports
         print(f"codexd {__version__}")
         return 0
+    if argv is None and args_list[:1] == ["serve"]:  # this process's own command line, not a caller's list
+        from codexd.allocator import use_system_allocator
+
+        use_system_allocator()  # may execute the program again, before anything is done
     parser = build_parser()
     args = parser.parse_args(args_list)
     if not getattr(args, "func", None):

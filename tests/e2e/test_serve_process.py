@@ -9,6 +9,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from codexd.allocator import has_glibc
 from tests.fakes.tokens import auth_document, write_auth
 from tests.processes import ServeProcess, clean_env, free_port, get, serve_argv, wait_for
 
@@ -133,6 +135,76 @@ def test_sighup_reloads_the_file_and_keeps_serving(tmp_path: Path) -> None:
         wait_for(lambda: "reload failed, keeping the running configuration" in running.stderr(), 5, "reload failure")
         assert get(running.url + "/health")[0] == 200
         assert running.stop() == 0
+
+
+# --- on glibc's malloc: the same process, executed again once -------------------------------------------
+
+on_glibc = pytest.mark.skipif(
+    sys.platform != "linux" or not has_glibc(), reason="codexd switches allocators only on Linux with glibc"
+)
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    """The environment a process was executed with (the last exec's)."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode("utf-8", "replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+@on_glibc
+def test_serve_runs_on_glibcs_malloc_in_the_process_that_was_started(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "codex")
+    env.pop("PYTHONMALLOC", None)
+    with daemon(tmp_path, tmp_path / "absent.toml", env=env) as running:
+        # The pid the test started now runs a program executed with the variable: not a child, not a twin.
+        assert environ_of(running.process.pid)["PYTHONMALLOC"] == "malloc"
+        assert running.stop() == 0
+
+
+@on_glibc
+def test_a_pythonmalloc_the_user_set_is_kept(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "codex", PYTHONMALLOC="pymalloc")
+    with daemon(tmp_path, tmp_path / "absent.toml", env=env) as running:
+        assert environ_of(running.process.pid)["PYTHONMALLOC"] == "pymalloc"
+        assert running.stop() == 0
+
+
+@on_glibc
+def test_a_socket_passed_by_systemd_is_still_served_after_the_restart(tmp_path: Path) -> None:
+    """Socket activation across the exec: the socket stays at fd 3 and LISTEN_PID stays true (same pid)."""
+    env = clean_env(tmp_path / "codex")
+    env.pop("PYTHONMALLOC", None)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port, fd = listener.getsockname()[1], listener.fileno()
+        # As systemd does: the socket at fd 3, LISTEN_PID the pid of the program it executes.
+        script = (
+            "import os, sys; os.dup2(int(sys.argv[1]), 3); os.close(int(sys.argv[1])); "
+            "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1', LISTEN_FDNAMES='http'); "
+            "os.execv(sys.argv[2], sys.argv[2:])"
+        )
+        unused_port = free_port()  # what --port names is not bound: the passed socket is served instead
+        argv = serve_argv(tmp_path / "absent.toml", "--port", str(unused_port))
+        log = tmp_path / "stderr.log"
+        with log.open("wb") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-c", script, str(fd), *argv],
+                pass_fds=(fd,),
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=env,
+            )
+    running = ServeProcess(process, port, log)
+    try:
+        wait_for(running.healthy, START_TIMEOUT, "GET /health on the passed socket")
+        assert environ_of(process.pid)["PYTHONMALLOC"] == "malloc"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", unused_port), timeout=1).close()
+        assert running.stop() == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(5)
 
 
 # --- no secret in the log ------------------------------------------------------------------------------

@@ -206,12 +206,16 @@ def test_install_start_reload_stop_under_a_real_user_manager(installed: tuple[La
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"http://127.0.0.1:{port} (health OK)" in proc.stdout  # the quoted --config reached the daemon
     show = lab.run(
-        "systemctl", "--user", "show", "codexd.service", "-p", "ActiveState,SubState,StatusText,WatchdogUSec"
+        "systemctl", "--user", "show", "codexd.service", "-p", "ActiveState,SubState,StatusText,WatchdogUSec,MainPID"
     )
     props = dict(line.split("=", 1) for line in show.stdout.splitlines())
     assert props["ActiveState"] == "active" and props["SubState"] == "running"  # Type=notify: READY=1 arrived
     assert props["StatusText"].startswith("serving on")
     assert props["WatchdogUSec"] == "30s"
+    # The unit's process executed itself again on glibc's malloc (allowed by its system call filter), and it
+    # is still the main process systemd started, the one whose notifications it accepts.
+    environ = Path(f"/proc/{props['MainPID']}/environ").read_bytes().split(b"\0")
+    assert b"PYTHONMALLOC=malloc" in environ
     assert get(f"http://127.0.0.1:{port}/health") == 200
 
     status = lab.codexd("status")
