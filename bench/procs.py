@@ -63,6 +63,15 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def allocator_of(pid: int) -> str:
+    """The allocator ``pid`` runs Python's objects on: its ``PYTHONMALLOC`` (``codexd serve`` sets ``malloc``
+    on Linux with glibc), or ``pymalloc``, Python's default."""
+    for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        if item.startswith(b"PYTHONMALLOC="):
+            return item.split(b"=", 1)[1].decode() or "pymalloc"
+    return "pymalloc"
+
+
 def start_fake(cert: Path, key: Path, http2: bool = False) -> tuple[subprocess.Popen[str], int]:
     """The fake backend process (HTTP/2 when ``http2``) and its port."""
     return start_printing_port(["bench.fake", "--cert", str(cert), "--key", str(key), *(["--http2"] if http2 else [])])

@@ -83,7 +83,7 @@ def print_report(out: dict[str, Any]) -> None:
     s = out["startup"]
     print(
         f"start-up to /health {s['health_s']} s (runs {s['all_s']}), --version {s['version_s']} s, "
-        f"idle RSS {s['idle_rss_kib']} KiB"
+        f"idle RSS {s['idle_rss_kib']} KiB, Python's objects on {s.get('allocator', 'pymalloc')}"
     )
     if not out.get("messages_available"):
         print("TODO: /v1/messages is not wired in codexd yet (404): messages TTFT and throughput not measured")

@@ -27,6 +27,7 @@ from bench import floors, phases
 from bench.client import Target, bodies, claude_code_body, make_client
 from bench.procs import (
     DIRECT_HEADERS,
+    allocator_of,
     pin_cpus,
     precompile,
     raise_fd_limit,
@@ -222,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                     "all_s": [round(s, 4) for s in startups],
                     "version_s": round(version_time(), 4),
                     "idle_rss_kib": rss_kib(codexd.proc.pid),
+                    "allocator": allocator_of(codexd.proc.pid),
                 },
             }
             fake_url = f"https://127.0.0.1:{fake_port}"

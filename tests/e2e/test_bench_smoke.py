@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from codexd.allocator import has_glibc
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -48,6 +50,11 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
 
     assert data["machine"]["pycurl"].startswith("PycURL/") and "libcurl/" in data["machine"]["pycurl"]
     assert _number(data["startup"]["health_s"]) and _number(data["startup"]["version_s"])
+    if "PYTHONMALLOC" in os.environ:  # the developer's choice is kept
+        assert data["startup"]["allocator"] == (os.environ["PYTHONMALLOC"] or "pymalloc")
+    else:
+        on_glibc = sys.platform == "linux" and has_glibc()
+        assert data["startup"]["allocator"] == ("malloc" if on_glibc else "pymalloc")
     assert _number(data["startup"]["idle_rss_kib"]) and data["startup"]["idle_rss_kib"] > 0
     endpoints = {t["endpoint"] for t in data["ttft"]}
     assert {"chat", "responses"} <= endpoints
