@@ -9,7 +9,8 @@ one (see ``codexd.memory``). The allocator is chosen when the interpreter starts
 again, once, with the variable set: same process id, same command line, same open files (systemd's sockets
 among them), nothing done yet that would be lost.
 
-Only on Linux with glibc, where it was measured; a ``PYTHONMALLOC`` already set, to any value, is kept.
+Only on Linux with glibc, where it was measured, and not on a free-threaded Python (it accepts only mimalloc,
+whose heaps its garbage collector walks); a ``PYTHONMALLOC`` already set, to any value, is kept.
 """
 
 from __future__ import annotations
@@ -30,19 +31,28 @@ def has_glibc() -> bool:
         return False
 
 
+def free_threaded() -> bool:
+    """Whether this interpreter is a free-threaded build (3.13+), which refuses ``PYTHONMALLOC=malloc``."""
+    import sysconfig  # here: only ``serve`` asks, once
+
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
 def restart_argv(
     environ: Mapping[str, str],
     *,
     platform: str,
     glibc: bool,
+    gil_free: bool,
     executable: str,
     orig_argv: Sequence[str],
     script: str,
 ) -> list[str] | None:
     """The command line that starts this program again on the system allocator, or None to stay as it is:
-    not Linux with glibc, ``PYTHONMALLOC`` already set (so never twice), no interpreter path, or a program
-    that cannot be read again (``-c`` code, standard input: ``script`` is not a file)."""
-    if VARIABLE in environ or platform != "linux" or not glibc:
+    not Linux with glibc, a free-threaded interpreter, ``PYTHONMALLOC`` already set (so never twice), no
+    interpreter path, or a program that cannot be read again (``-c`` code, standard input: ``script`` is not
+    a file)."""
+    if VARIABLE in environ or platform != "linux" or not glibc or gil_free:
         return None
     if not executable or len(orig_argv) < 2 or not os.path.isfile(script):
         return None
@@ -58,6 +68,7 @@ def use_system_allocator() -> None:
         os.environ,
         platform=sys.platform,
         glibc=has_glibc(),
+        gil_free=free_threaded(),
         executable=sys.executable,
         orig_argv=sys.orig_argv,
         script=sys.argv[0] if sys.argv else "",

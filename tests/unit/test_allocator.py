@@ -20,6 +20,7 @@ def argv_for(tmp_path: Path, environ: dict[str, str] | None = None, **overrides:
     given: dict[str, Any] = {
         "platform": "linux",
         "glibc": True,
+        "gil_free": False,
         "executable": PYTHON,
         "orig_argv": ["python3", "-X", "importtime", str(script), "serve", "--port", "9000"],
         "script": str(script),
@@ -41,14 +42,19 @@ def test_a_pythonmalloc_already_set_is_kept_so_it_restarts_at_most_once(tmp_path
     [
         {"platform": "darwin"},
         {"glibc": False},  # musl: no malloc_trim to hand pages back
+        {"gil_free": True},  # a free-threaded Python accepts only mimalloc: it would not start
         {"executable": ""},  # an embedded interpreter
         {"script": "-c"},  # code given on the command line, or "-" for standard input: it cannot be read again
         {"orig_argv": ["python3"]},
     ],
-    ids=["macos", "musl", "no-interpreter", "not-a-file", "no-arguments"],
+    ids=["macos", "musl", "free-threaded", "no-interpreter", "not-a-file", "no-arguments"],
 )
 def test_stays_as_it_is_where_a_restart_may_not_pay_or_work(tmp_path: Path, overrides: dict[str, Any]) -> None:
     assert argv_for(tmp_path, **overrides) is None
+
+
+def test_this_interpreter_is_told_apart_from_a_free_threaded_one() -> None:
+    assert allocator.free_threaded() == ("free-threading" in sys.version)
 
 
 def test_the_restart_sets_the_variable_and_keeps_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
