@@ -166,14 +166,15 @@ def start_codexd(config: Path, home: Path, token: str, ca: Path, profile: Path |
     raise RuntimeError("codexd did not answer /health within 20 s")
 
 
-def version_time(repeats: int = 3) -> float:
-    """Median wall time of ``python -m codexd --version`` (no ``codexd`` script is installed in the venv)."""
-    times = []
+def command_time(*args: str, repeats: int = 3) -> tuple[float, int]:
+    """Median wall time of ``python -m codexd ARGS`` (no ``codexd`` script is installed in the venv), and the
+    last run's exit status."""
+    times, code = [], 0
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "codexd", "--version"], cwd=REPO, check=True, capture_output=True)
+        code = subprocess.run([sys.executable, "-m", "codexd", *args], cwd=REPO, capture_output=True).returncode
         times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    return sorted(times)[len(times) // 2], code
 
 
 DIRECT_HEADERS = {"ChatGPT-Account-ID": ACCOUNT_ID}

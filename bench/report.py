@@ -50,6 +50,9 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"idle RSS {rest['idle_s']:.0f} s after the last request, MB", _mb(rest["rss_kib"]), 50)
     add("start-up to /health, s", s["health_s"], 0.5)
     add("codexd --version, s", s["version_s"], 0.3)
+    if "status_s" in s:
+        reached = "" if s["status_exit"] in (0, 3) else " (no service manager answered)"
+        add(f"codexd status, s{reached}", s["status_s"], 0.3)
     return rows
 
 
@@ -83,6 +86,7 @@ def print_report(out: dict[str, Any]) -> None:
     s = out["startup"]
     print(
         f"start-up to /health {s['health_s']} s (runs {s['all_s']}), --version {s['version_s']} s, "
+        f"status {s.get('status_s')} s (exit {s.get('status_exit')}), "
         f"idle RSS {s['idle_rss_kib']} KiB, Python's objects on {s.get('allocator', 'pymalloc')}"
     )
     if not out.get("messages_available"):

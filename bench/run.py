@@ -28,6 +28,7 @@ from bench.client import Target, bodies, claude_code_body, make_client
 from bench.procs import (
     DIRECT_HEADERS,
     allocator_of,
+    command_time,
     pin_cpus,
     precompile,
     raise_fd_limit,
@@ -35,7 +36,6 @@ from bench.procs import (
     start_codexd,
     start_fake,
     start_printing_port,
-    version_time,
     write_config,
 )
 from bench.report import print_report, profile_top, targets
@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                 "startup": {
                     "health_s": round(sorted(startups)[len(startups) // 2], 4),
                     "all_s": [round(s, 4) for s in startups],
-                    "version_s": round(version_time(), 4),
+                    "version_s": round(command_time("--version")[0], 4),
+                    **status_time(),
                     "idle_rss_kib": rss_kib(codexd.proc.pid),
                     "allocator": allocator_of(codexd.proc.pid),
                 },
@@ -276,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(out, indent=2))
     print(f"\nJSON written to {args.json}")
     return 0
+
+
+def status_time() -> dict[str, Any]:
+    """``codexd status``'s wall time and exit status: 0 or 3 when a service manager answered (running or not),
+    1 when none is reachable (no systemd user manager, as in a container), which makes the time shorter than
+    on a desktop by one manager round trip."""
+    seconds, code = command_time("status")
+    return {"status_s": round(seconds, 4), "status_exit": code}
 
 
 def machine() -> dict[str, Any]:

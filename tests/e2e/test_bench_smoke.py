@@ -50,6 +50,7 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
 
     assert data["machine"]["pycurl"].startswith("PycURL/") and "libcurl/" in data["machine"]["pycurl"]
     assert _number(data["startup"]["health_s"]) and _number(data["startup"]["version_s"])
+    assert _number(data["startup"]["status_s"]) and data["startup"]["status_exit"] in (0, 1, 3)
     if "PYTHONMALLOC" in os.environ:  # the developer's choice is kept
         assert data["startup"]["allocator"] == (os.environ["PYTHONMALLOC"] or "pymalloc")
     else:
