@@ -62,6 +62,8 @@ def restart_argv(
 def use_system_allocator() -> None:
     """Execute this program again with ``PYTHONMALLOC=malloc`` where :func:`restart_argv` says so; returns
     only when it does not (or when the exec fails: codexd then runs on Python's allocator)."""
+    if VARIABLE in os.environ:  # chosen already (by the user, or by this function before the exec)
+        return
     if getattr(sys, "frozen", False) or sys.flags.ignore_environment:  # -E and -I ignore PYTHONMALLOC too
         return
     argv = restart_argv(

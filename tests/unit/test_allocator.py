@@ -115,3 +115,15 @@ def test_an_interpreter_that_ignores_python_variables_is_not_restarted(monkeypat
     monkeypatch.setattr(allocator.os, "execve", lambda path, argv, env: calls.append(path))
     allocator.use_system_allocator()
     assert calls == []
+
+
+def test_the_restarted_program_decides_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the variable set (after the exec), nothing is looked up: not even which build this Python is."""
+    monkeypatch.setenv("PYTHONMALLOC", "malloc")
+
+    def unexpected() -> bool:
+        raise AssertionError("looked up after the decision was made")
+
+    monkeypatch.setattr(allocator, "free_threaded", unexpected)
+    monkeypatch.setattr(allocator, "has_glibc", unexpected)
+    assert allocator.use_system_allocator() is None
