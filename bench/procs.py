@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.fakes.tokens import ACCOUNT_ID, auth_document, write_auth
+from tests.processes import environ_of
 
 REPO = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -66,10 +67,7 @@ def rss_kib(pid: int) -> int:
 def allocator_of(pid: int) -> str:
     """The allocator ``pid`` runs Python's objects on: its ``PYTHONMALLOC`` (``codexd serve`` sets ``malloc``
     on Linux with glibc), or ``pymalloc``, Python's default."""
-    for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-        if item.startswith(b"PYTHONMALLOC="):
-            return item.split(b"=", 1)[1].decode() or "pymalloc"
-    return "pymalloc"
+    return environ_of(pid).get("PYTHONMALLOC") or "pymalloc"
 
 
 def start_fake(cert: Path, key: Path, http2: bool = False) -> tuple[subprocess.Popen[str], int]:

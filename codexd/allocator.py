@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 VARIABLE = "PYTHONMALLOC"
 SYSTEM = "malloc"
@@ -39,7 +39,6 @@ def free_threaded() -> bool:
 
 
 def restart_argv(
-    environ: Mapping[str, str],
     *,
     platform: str,
     glibc: bool,
@@ -49,10 +48,9 @@ def restart_argv(
     script: str,
 ) -> list[str] | None:
     """The command line that starts this program again on the system allocator, or None to stay as it is:
-    not Linux with glibc, a free-threaded interpreter, ``PYTHONMALLOC`` already set (so never twice), no
-    interpreter path, or a program that cannot be read again (``-c`` code, standard input: ``script`` is not
-    a file)."""
-    if VARIABLE in environ or platform != "linux" or not glibc or gil_free:
+    not Linux with glibc, a free-threaded interpreter, no interpreter path, or a program that cannot be read
+    again (``-c`` code, standard input: ``script`` is not a file)."""
+    if platform != "linux" or not glibc or gil_free:
         return None
     if not executable or len(orig_argv) < 2 or not os.path.isfile(script):
         return None
@@ -60,14 +58,14 @@ def restart_argv(
 
 
 def use_system_allocator() -> None:
-    """Execute this program again with ``PYTHONMALLOC=malloc`` where :func:`restart_argv` says so; returns
-    only when it does not (or when the exec fails: codexd then runs on Python's allocator)."""
+    """Execute this program again with ``PYTHONMALLOC=malloc`` where :func:`restart_argv` says so and the
+    variable is not set yet (so never twice, and a user's choice stands); returns only when it does not (or when
+    the exec fails: codexd then runs on Python's allocator)."""
     if VARIABLE in os.environ:  # chosen already (by the user, or by this function before the exec)
         return
     if getattr(sys, "frozen", False) or sys.flags.ignore_environment:  # -E and -I ignore PYTHONMALLOC too
         return
     argv = restart_argv(
-        os.environ,
         platform=sys.platform,
         glibc=has_glibc(),
         gil_free=free_threaded(),

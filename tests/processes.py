@@ -35,6 +35,12 @@ def clean_env(codex_home: Path, **extra: str) -> dict[str, str]:
     return {**env, "CODEX_HOME": str(codex_home), **extra}
 
 
+def environ_of(pid: int) -> dict[str, str]:
+    """The environment process ``pid`` was executed with (its last exec's), from /proc (Linux)."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode("utf-8", "replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
 def serve_argv(config: Path, *flags: str) -> list[str]:
     return [sys.executable, "-m", "codexd", "serve", "--config", str(config), *flags]
 

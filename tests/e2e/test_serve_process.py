@@ -22,7 +22,7 @@ import pytest
 
 from codexd.allocator import has_glibc
 from tests.fakes.tokens import auth_document, write_auth
-from tests.processes import ServeProcess, clean_env, free_port, get, serve_argv, wait_for
+from tests.processes import ServeProcess, clean_env, environ_of, free_port, get, serve_argv, wait_for
 
 START_TIMEOUT = 10.0
 
@@ -142,12 +142,6 @@ def test_sighup_reloads_the_file_and_keeps_serving(tmp_path: Path) -> None:
 on_glibc = pytest.mark.skipif(
     sys.platform != "linux" or not has_glibc(), reason="codexd switches allocators only on Linux with glibc"
 )
-
-
-def environ_of(pid: int) -> dict[str, str]:
-    """The environment a process was executed with (the last exec's)."""
-    raw = Path(f"/proc/{pid}/environ").read_bytes().decode("utf-8", "replace")
-    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
 
 
 @on_glibc

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.tokens import auth_document
+from tests.processes import environ_of
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "codexdci"
@@ -214,8 +215,7 @@ def test_install_start_reload_stop_under_a_real_user_manager(installed: tuple[La
     assert props["WatchdogUSec"] == "30s"
     # The unit's process executed itself again on glibc's malloc (allowed by its system call filter), and it
     # is still the main process systemd started, the one whose notifications it accepts.
-    environ = Path(f"/proc/{props['MainPID']}/environ").read_bytes().split(b"\0")
-    assert b"PYTHONMALLOC=malloc" in environ
+    assert environ_of(int(props["MainPID"])).get("PYTHONMALLOC") == "malloc"
     assert get(f"http://127.0.0.1:{port}/health") == 200
 
     status = lab.codexd("status")

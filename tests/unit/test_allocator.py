@@ -14,7 +14,7 @@ from codexd.cli import main
 PYTHON = "/usr/bin/python3"
 
 
-def argv_for(tmp_path: Path, environ: dict[str, str] | None = None, **overrides: Any) -> list[str] | None:
+def argv_for(tmp_path: Path, **overrides: Any) -> list[str] | None:
     script = tmp_path / "codexd"
     script.write_text("", encoding="utf-8")
     given: dict[str, Any] = {
@@ -25,7 +25,22 @@ def argv_for(tmp_path: Path, environ: dict[str, str] | None = None, **overrides:
         "orig_argv": ["python3", "-X", "importtime", str(script), "serve", "--port", "9000"],
         "script": str(script),
     }
-    return allocator.restart_argv({} if environ is None else environ, **{**given, **overrides})
+    return allocator.restart_argv(**{**given, **overrides})
+
+
+@pytest.fixture
+def execs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str], dict[str, str]]]:
+    """A Linux process on glibc, PYTHONMALLOC unset, running a script: where codexd restarts. The execs it
+    attempts are recorded instead of made."""
+    calls: list[tuple[str, list[str], dict[str, str]]] = []
+    monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    monkeypatch.setattr(allocator, "has_glibc", lambda: True)
+    monkeypatch.setattr(allocator, "free_threaded", lambda: False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(sys, "orig_argv", [sys.executable, __file__, "serve"])
+    monkeypatch.setattr(sys, "argv", [__file__, "serve"])
+    monkeypatch.setattr(allocator.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
+    return calls
 
 
 def test_linux_with_glibc_restarts_with_the_same_command_line(tmp_path: Path) -> None:
@@ -33,8 +48,12 @@ def test_linux_with_glibc_restarts_with_the_same_command_line(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("value", ["malloc", "pymalloc", "debug", ""])
-def test_a_pythonmalloc_already_set_is_kept_so_it_restarts_at_most_once(tmp_path: Path, value: str) -> None:
-    assert argv_for(tmp_path, {"PYTHONMALLOC": value}) is None
+def test_a_pythonmalloc_already_set_is_kept_so_it_restarts_at_most_once(
+    execs: list[tuple[str, list[str], dict[str, str]]], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PYTHONMALLOC", value)
+    allocator.use_system_allocator()
+    assert execs == []
 
 
 @pytest.mark.parametrize(
@@ -57,32 +76,27 @@ def test_this_interpreter_is_told_apart_from_a_free_threaded_one() -> None:
     assert allocator.free_threaded() == ("free-threading" in sys.version)
 
 
-def test_the_restart_sets_the_variable_and_keeps_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, list[str], dict[str, str]]] = []
-    monkeypatch.delenv("PYTHONMALLOC", raising=False)
+def test_the_restart_sets_the_variable_and_keeps_the_environment(
+    execs: list[tuple[str, list[str], dict[str, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CODEX_HOME", "/somewhere")
-    monkeypatch.setattr(allocator, "has_glibc", lambda: True)
-    monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(sys, "orig_argv", [sys.executable, __file__, "serve"])
-    monkeypatch.setattr(sys, "argv", [__file__, "serve"])
-    monkeypatch.setattr(allocator.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
     allocator.use_system_allocator()
-    [(path, argv, env)] = calls
+    [(path, argv, env)] = execs
     assert (path, argv) == (sys.executable, [sys.executable, __file__, "serve"])
     assert env["PYTHONMALLOC"] == "malloc"
     assert env["CODEX_HOME"] == "/somewhere"
 
 
-def test_a_failed_exec_leaves_codexd_running_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_exec_leaves_codexd_running_as_it_is(
+    execs: list[tuple[str, list[str], dict[str, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def refuse(path: str, argv: list[str], env: dict[str, str]) -> None:
+        execs.append((path, argv, env))
         raise PermissionError("execve blocked")
 
-    monkeypatch.delenv("PYTHONMALLOC", raising=False)
-    monkeypatch.setattr(allocator, "has_glibc", lambda: True)
-    monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(sys, "argv", [__file__, "serve"])
     monkeypatch.setattr(allocator.os, "execve", refuse)
     assert allocator.use_system_allocator() is None
+    assert len(execs) == 1  # the exec was tried, and its failure did not escape
 
 
 def test_only_serve_from_the_process_own_command_line_restarts(
@@ -104,17 +118,13 @@ def test_only_serve_from_the_process_own_command_line_restarts(
     assert "usage: codexd serve" in capsys.readouterr().out
 
 
-def test_an_interpreter_that_ignores_python_variables_is_not_restarted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interpreter_that_ignores_python_variables_is_not_restarted(
+    execs: list[tuple[str, list[str], dict[str, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Under ``-E`` or ``-I`` the new interpreter would ignore PYTHONMALLOC too: 30 ms for nothing."""
-    calls: list[str] = []
-    monkeypatch.delenv("PYTHONMALLOC", raising=False)
-    monkeypatch.setattr(allocator, "has_glibc", lambda: True)
-    monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(sys, "argv", [__file__, "serve"])
     monkeypatch.setattr(sys, "flags", type("Flags", (), {"ignore_environment": 1})())
-    monkeypatch.setattr(allocator.os, "execve", lambda path, argv, env: calls.append(path))
     allocator.use_system_allocator()
-    assert calls == []
+    assert execs == []
 
 
 def test_the_restarted_program_decides_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
