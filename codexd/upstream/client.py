@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import pycurl
 from tornado.httpclient import HTTPRequest
 
 from codexd import __version__
@@ -24,7 +25,7 @@ from codexd.credentials import Auth, Credentials
 from codexd.errors import CodexdError, ErrorKind
 from codexd.jsonbody import dumps_body
 from codexd.settings import Settings
-from codexd.upstream.curlpool import LazyCurlClient
+from codexd.upstream.curlpool import CurlOptions, LazyCurlClient, PreparedRequest
 from codexd.upstream.failures import error_from_answer
 from codexd.upstream.stream import UpstreamStream
 
@@ -48,6 +49,17 @@ _ALIASES = {"session_id": "session-id", "thread_id": "thread-id"}
 IDLE_CONNECTIONS = 32  # idle upstream connections kept for reuse, beside those of running streams
 CONNECTION_MAX_AGE = 118.0  # seconds: libcurl reuses no connection idle longer (CURLOPT_MAXAGE_CONN's default)
 RETRY_BACKOFF = 0.25  # seconds before the one retry of a transient failure
+
+
+def proxy_kwargs(proxy: str) -> dict[str, Any]:
+    """Tornado's proxy arguments for a proxy URL (``http://`` when it names no scheme)."""
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    kwargs: dict[str, Any] = {"proxy_host": parts.hostname, "proxy_port": port}
+    if parts.username:
+        kwargs["proxy_username"] = parts.username
+        kwargs["proxy_password"] = parts.password or ""
+    return kwargs
 
 
 def identity_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
@@ -86,6 +98,8 @@ class UpstreamClient:
         # each opening its own (libcurl's PIPEWAIT). Not before: against an HTTP/1.1 upstream PIPEWAIT would
         # make a burst of streams open their connections one after the other.
         self.multiplexing = False
+        self._options: CurlOptions = ()
+        self._options_for: Settings | None = None
 
     def _client(self, control: bool = False) -> LazyCurlClient:
         if control:
@@ -147,13 +161,16 @@ class UpstreamClient:
         if self.settings.ca_bundle:
             kwargs["ca_certs"] = self.settings.ca_bundle
         if self.settings.proxy:
-            proxy = urlsplit(self.settings.proxy if "://" in self.settings.proxy else "http://" + self.settings.proxy)
-            kwargs["proxy_host"] = proxy.hostname
-            kwargs["proxy_port"] = proxy.port or (443 if proxy.scheme == "https" else 80)
-            if proxy.username:
-                kwargs["proxy_username"] = proxy.username
-                kwargs["proxy_password"] = proxy.password or ""
+            kwargs.update(proxy_kwargs(self.settings.proxy))
         return kwargs
+
+    def _stream_options(self) -> CurlOptions:
+        """The curl options of every stream request under the current settings, worked out once."""
+        settings = self.settings
+        if self._options_for is not settings:
+            self._options = stream_options(settings)
+            self._options_for = settings
+        return self._options
 
     def _headers(self, auth: Auth, extra: Mapping[str, str], content_type: str | None) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "User-Agent": self.user_agent, "originator": "codex_cli_rs"}
@@ -233,13 +250,12 @@ class UpstreamClient:
         stream = UpstreamStream(
             self.settings.idle_timeout, label=path, multiplex=self.multiplexing, body_size=len(payload)
         )
-        request = HTTPRequest(
+        request = PreparedRequest(
             url,
-            method="POST",
-            body=payload,
-            headers=self._headers(auth, extra, "application/json"),
-            prepare_curl_callback=stream.prepare_curl,  # headers and body go to the stream directly
-            **self._request_kwargs(),
+            payload,
+            self._headers(auth, extra, "application/json"),
+            self._stream_options(),
+            stream.prepare_curl,  # headers and body go to the stream directly
         )
         future = self._client().fetch(request, raise_error=False)
         self.live.add(stream)
@@ -304,6 +320,33 @@ class UpstreamClient:
             return response.code, response.body or b""
 
         return post
+
+
+def stream_options(settings: Settings) -> CurlOptions:
+    """The curl options a stream request needs besides its URL, headers and body: what Tornado's request
+    defaults and ``_request_kwargs`` amount to (redirects followed as before, over HTTP(S) only; gzip and
+    deflate answers decoded; certificates verified against ``ca_bundle`` or the system's store; the proxy;
+    no overall deadline, as the idle timeout covers silence)."""
+    web = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS
+    options: list[tuple[int, Any]] = [
+        (pycurl.PROTOCOLS, web),
+        (pycurl.REDIR_PROTOCOLS, web),
+        (pycurl.FOLLOWLOCATION, 1),
+        (pycurl.MAXREDIRS, 5),
+        (pycurl.CONNECTTIMEOUT_MS, int(1000 * settings.connect_timeout)),
+        (pycurl.ENCODING, "gzip,deflate"),
+        (pycurl.SSL_VERIFYPEER, 1),
+        (pycurl.SSL_VERIFYHOST, 2),
+    ]
+    if settings.ca_bundle:
+        options.append((pycurl.CAINFO, settings.ca_bundle))
+    if settings.proxy:
+        kwargs = proxy_kwargs(settings.proxy)
+        options += [(pycurl.PROXY, kwargs["proxy_host"]), (pycurl.PROXYPORT, kwargs["proxy_port"])]
+        if "proxy_username" in kwargs:
+            userpwd = f"{kwargs['proxy_username']}:{kwargs['proxy_password']}"
+            options += [(pycurl.PROXYUSERPWD, userpwd), (pycurl.PROXYAUTH, pycurl.HTTPAUTH_BASIC)]
+    return tuple(options)
 
 
 async def _error_body(stream: UpstreamStream) -> bytes:

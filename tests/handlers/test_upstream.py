@@ -4,6 +4,8 @@ proxies and TLS with a private CA."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gzip
 import json
 import ssl
 import time
@@ -295,3 +297,58 @@ async def test_request_bodies_of_every_size_reach_a_tls_upstream_whole(io_loop, 
         stack.server.stop()
         stack.state.upstream.close()
         backend.stop()
+
+
+async def test_the_backend_receives_the_request_codexd_composed(stack):
+    """Stream requests set their curl options themselves (not through Tornado's per-request option code): the
+    backend still gets a POST with codexd's headers, the exact body and its length, libcurl's own ``Expect``
+    and ``Pragma`` headers left out (``Expect: 100-continue`` would hold a body over 1 MiB back), and an offer
+    to compress the answer."""
+    for size in (10, 2_000_000):
+        text = "y" * size
+        resp = await post_json(f"{stack.url}/v1/responses", {"input": text}, {"session_id": "sess-9"})
+        assert resp.code == 200, resp.body
+        seen = stack.backend.state.posts[-1]
+        headers = {k.lower(): v for k, v in seen.headers.items()}
+        assert seen.method == "POST" and seen.path.endswith("/responses")
+        assert seen.body["input"][0]["content"][0]["text"] == text
+        assert int(headers["content-length"]) == len(seen.raw)
+        assert headers["content-type"] == "application/json"
+        assert headers["accept"] == "text/event-stream"
+        assert headers["user-agent"].startswith("codexd/")
+        assert headers["authorization"].startswith("Bearer ") and headers["chatgpt-account-id"]
+        assert headers["session-id"] == "sess-9"
+        assert "expect" not in headers and "pragma" not in headers
+        assert set(headers["accept-encoding"].replace(" ", "").split(",")) == {"gzip", "deflate"}
+
+
+async def test_a_compressed_error_answer_reaches_the_client_decoded(stack):
+    error = {"error": {"type": "invalid_request_error", "message": "that model is not offered here"}}
+    stack.backend.state.push(
+        Script(
+            status=400,
+            body=gzip.compress(json.dumps(error).encode()),
+            headers={"Content-Encoding": "gzip"},
+            content_type="application/json",
+        )
+    )
+    resp = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+    assert resp.code == 400
+    assert "that model is not offered here" in body_json(resp)["error"]["message"]
+
+
+async def test_stream_requests_take_up_settings_that_changed(stack, monkeypatch):
+    """The stream options are worked out once per settings object; a reload (new settings) must reach the
+    next request: here the connect timeout, so that a backend that does not accept connections fails fast."""
+    import pycurl
+
+    upstream = stack.state.upstream
+    used: list[dict[int, object]] = []
+    build = client_module.stream_options
+    monkeypatch.setattr(client_module, "stream_options", lambda s: used.append(dict(build(s))) or build(s))
+    assert (await post_json(f"{stack.url}/v1/responses", {"input": "hi"})).code == 200
+    assert (await post_json(f"{stack.url}/v1/responses", {"input": "hi"})).code == 200
+    upstream.settings = dataclasses.replace(upstream.settings, connect_timeout=7.5)
+    assert (await post_json(f"{stack.url}/v1/responses", {"input": "hi"})).code == 200
+    assert [options[pycurl.CONNECTTIMEOUT_MS] for options in used][-1] == 7500
+    assert len(used) == 2  # once for the first settings, once for the new: not once per request
