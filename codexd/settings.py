@@ -59,7 +59,7 @@ KEYS: tuple[Key, ...] = (
     Key("upstream.chatgpt_base_url", str, "https://chatgpt.com/backend-api/codex", ("CODEXD_CHATGPT_BASE_URL",)),
     Key("upstream.openai_base_url", str, "https://api.openai.com/v1", ("CODEXD_OPENAI_BASE_URL",)),
     Key("upstream.refresh_url", str, "https://auth.openai.com/oauth/token", ("CODEX_REFRESH_TOKEN_URL_OVERRIDE",)),
-    Key("upstream.proxy", str, "", ("CODEXD_HTTPS_PROXY",), "HTTP(S) proxy URL", ("HTTPS_PROXY", "https_proxy")),
+    Key("upstream.proxy", str, "", ("CODEXD_HTTPS_PROXY",), "proxy URL", ("HTTPS_PROXY", "https_proxy")),
     Key("upstream.ca_bundle", str, "", ("CODEXD_CA_BUNDLE",), "PEM file of trusted CAs", ("SSL_CERT_FILE",)),
     Key("upstream.idle_timeout", float, 300.0, (), "seconds of upstream silence before a stream fails"),
     Key("upstream.connect_timeout", float, 10.0, (), "seconds to connect (TCP and TLS)"),

@@ -14,8 +14,8 @@ import platform
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 import pycurl
 from tornado.httpclient import HTTPRequest
@@ -25,7 +25,7 @@ from codexd.credentials import Auth, Credentials
 from codexd.errors import CodexdError, ErrorKind
 from codexd.jsonbody import dumps_body
 from codexd.settings import Settings
-from codexd.upstream.curlpool import CurlOptions, LazyCurlClient, PreparedRequest
+from codexd.upstream.curlpool import CurlOptions, LazyCurlClient, PreparedRequest, set_options
 from codexd.upstream.failures import error_from_answer
 from codexd.upstream.stream import UpstreamStream
 
@@ -51,15 +51,17 @@ CONNECTION_MAX_AGE = 118.0  # seconds: libcurl reuses no connection idle longer 
 RETRY_BACKOFF = 0.25  # seconds before the one retry of a transient failure
 
 
-def proxy_kwargs(proxy: str) -> dict[str, Any]:
-    """Tornado's proxy arguments for a proxy URL (``http://`` when it names no scheme)."""
-    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    kwargs: dict[str, Any] = {"proxy_host": parts.hostname, "proxy_port": port}
-    if parts.username:
-        kwargs["proxy_username"] = parts.username
-        kwargs["proxy_password"] = parts.password or ""
-    return kwargs
+def proxy_options(settings: Settings) -> list[tuple[int, Any]]:
+    """The curl options for ``settings.proxy``: libcurl takes the URL whole (``http://`` when it names no
+    scheme), so an ``https://`` proxy is spoken to over TLS and a ``socks5://`` one as SOCKS, and a user name
+    and password in it are percent-decoded; ``ca_bundle`` also checks an HTTPS proxy's own certificate."""
+    proxy = settings.proxy
+    if not proxy:
+        return []
+    options: list[tuple[int, Any]] = [(pycurl.PROXY, proxy if "://" in proxy else "http://" + proxy)]
+    if settings.ca_bundle:
+        options.append((pycurl.PROXY_CAINFO, settings.ca_bundle))
+    return options
 
 
 def identity_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
@@ -160,8 +162,11 @@ class UpstreamClient:
         }
         if self.settings.ca_bundle:
             kwargs["ca_certs"] = self.settings.ca_bundle
-        if self.settings.proxy:
-            kwargs.update(proxy_kwargs(self.settings.proxy))
+        proxy = proxy_options(self.settings)
+        if proxy:
+            # After Tornado's own set-up, which knows only a proxy's host and port (an https:// proxy would be
+            # spoken to in plain HTTP on its TLS port).
+            kwargs["prepare_curl_callback"] = partial(set_options, options=proxy)
         return kwargs
 
     def _stream_options(self) -> CurlOptions:
@@ -340,13 +345,7 @@ def stream_options(settings: Settings) -> CurlOptions:
     ]
     if settings.ca_bundle:
         options.append((pycurl.CAINFO, settings.ca_bundle))
-    if settings.proxy:
-        kwargs = proxy_kwargs(settings.proxy)
-        options += [(pycurl.PROXY, kwargs["proxy_host"]), (pycurl.PROXYPORT, kwargs["proxy_port"])]
-        if "proxy_username" in kwargs:
-            userpwd = f"{kwargs['proxy_username']}:{kwargs['proxy_password']}"
-            options += [(pycurl.PROXYUSERPWD, userpwd), (pycurl.PROXYAUTH, pycurl.HTTPAUTH_BASIC)]
-    return tuple(options)
+    return (*options, *proxy_options(settings))
 
 
 async def _error_body(stream: UpstreamStream) -> bytes:

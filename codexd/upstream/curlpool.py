@@ -43,6 +43,12 @@ class PreparedRequest(HTTPRequest):
         self.curl_options = options
 
 
+def set_options(curl: Any, options: CurlOptions) -> None:
+    """Set each ``(option, value)`` on a curl handle."""
+    for option, value in options:
+        curl.setopt(option, value)
+
+
 def header_lines(headers: Mapping[str, str]) -> list[bytes]:
     """Request header lines for libcurl, encoded as Tornado encodes them, with libcurl's own ``Expect:`` (a
     wait for ``100 Continue`` before large bodies) and ``Pragma:`` headers turned off, as Tornado does."""
@@ -97,8 +103,7 @@ class LazyCurlClient(CurlAsyncHTTPClient):
         curl.setopt(pycurl.URL, prepared.url)
         curl.setopt(pycurl.HTTPHEADER, header_lines(prepared.header_map))
         curl.setopt(pycurl.WRITEFUNCTION, buffer.write)  # until ``prepare`` says otherwise
-        for option, value in prepared.curl_options:
-            curl.setopt(option, value)
+        set_options(curl, prepared.curl_options)
         curl.setopt(pycurl.POST, 1)
         curl.setopt(pycurl.POSTFIELDSIZE_LARGE, len(body))
         curl.setopt(pycurl.POSTFIELDS, body)  # sent from the bytes object itself, which the handle keeps alive

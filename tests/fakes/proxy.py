@@ -1,19 +1,31 @@
-"""A minimal forward HTTP proxy on 127.0.0.1 (absolute-URI requests), counting what it relays."""
+"""A minimal forward HTTP proxy on 127.0.0.1 (absolute-URI requests), counting what it relays; over TLS when
+given ``ssl_options`` (an HTTPS proxy: the client speaks TLS to the proxy itself)."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 
 from tornado import httpserver, web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.netutil import bind_sockets
 
-_HOP = {"connection", "proxy-connection", "keep-alive", "transfer-encoding", "te", "upgrade", "content-length"}
+_HOP = {
+    "connection",
+    "proxy-connection",
+    "proxy-authorization",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "content-length",
+}
 
 
 @dataclass
 class ProxyState:
     urls: list[str] = field(default_factory=list)
+    credentials: list[str | None] = field(default_factory=list)  # each request's Proxy-Authorization
 
 
 class ForwardHandler(web.RequestHandler):
@@ -26,6 +38,7 @@ class ForwardHandler(web.RequestHandler):
     async def _relay(self) -> None:
         url = self.request.uri or ""
         self.state.urls.append(url)
+        self.state.credentials.append(self.request.headers.get("Proxy-Authorization"))
         headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in _HOP}
 
         def on_header(line: str) -> None:
@@ -54,10 +67,10 @@ class ForwardHandler(web.RequestHandler):
     get = post = _relay  # type: ignore[assignment]
 
 
-def start_proxy() -> tuple[httpserver.HTTPServer, ProxyState, int]:
+def start_proxy(ssl_options: ssl.SSLContext | None = None) -> tuple[httpserver.HTTPServer, ProxyState, int]:
     state = ProxyState()
     app = web.Application([(r".*", ForwardHandler, {"state": state})])
-    server = httpserver.HTTPServer(app)
+    server = httpserver.HTTPServer(app, ssl_options=ssl_options)
     sockets = bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
     return server, state, sockets[0].getsockname()[1]

@@ -4,6 +4,7 @@ proxies and TLS with a private CA."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import gzip
 import json
@@ -241,6 +242,29 @@ async def test_requests_go_through_the_configured_proxy(io_loop, backend, codex_
         read = await stream_sse(f"{stack.url}/v1/responses", {"input": "hi", "stream": True})
         assert read.code == 200 and read.json()[-1]["type"] == "response.completed"
         assert state.urls == [backend.base_url + "/responses"]
+    finally:
+        stack.server.stop()
+        stack.state.upstream.close()
+        server.stop()
+
+
+async def test_an_https_proxy_with_credentials_carries_streams_and_control_calls(io_loop, backend, codex_home, tls):
+    """An ``https://`` proxy is spoken to over TLS (its certificate checked against ``ca_bundle``), and the
+    user name and password in its URL reach it percent-decoded, for streams and for the model list alike."""
+    ca, cert, key = tls
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server, state, port = start_proxy(ssl_options=context)
+    proxy = f"https://codexd:p%40ss%3Aword@127.0.0.1:{port}"
+    stack = start_stack(codex_home, backend, proxy=proxy, ca_bundle=str(ca))
+    try:
+        read = await stream_sse(f"{stack.url}/v1/responses", {"input": "hi", "stream": True})
+        assert read.code == 200 and read.json()[-1]["type"] == "response.completed"
+        await stack.state.upstream.get_json("/models", "client_version=1")
+        assert state.urls[0] == backend.base_url + "/responses"
+        assert state.urls[1].startswith(backend.base_url + "/models")
+        basic = "Basic " + base64.b64encode(b"codexd:p@ss:word").decode()
+        assert state.credentials == [basic, basic]
     finally:
         stack.server.stop()
         stack.state.upstream.close()
