@@ -12,8 +12,10 @@ import ssl
 import time
 from pathlib import Path
 
+import pycurl
 import pytest
 
+from codexd.settings import Settings
 from codexd.upstream import client as client_module
 from tests.fakes.backend import start_backend
 from tests.fakes.proxy import start_proxy
@@ -364,12 +366,16 @@ async def test_a_compressed_error_answer_reaches_the_client_decoded(stack):
 async def test_stream_requests_take_up_settings_that_changed(stack, monkeypatch):
     """The stream options are worked out once per settings object; a reload (new settings) must reach the
     next request: here the connect timeout, so that a backend that does not accept connections fails fast."""
-    import pycurl
-
     upstream = stack.state.upstream
     used: list[dict[int, object]] = []
     build = client_module.stream_options
-    monkeypatch.setattr(client_module, "stream_options", lambda s: used.append(dict(build(s))) or build(s))
+
+    def counted(settings: Settings) -> client_module.CurlOptions:
+        options = build(settings)
+        used.append(dict(options))
+        return options
+
+    monkeypatch.setattr(client_module, "stream_options", counted)
     assert (await post_json(f"{stack.url}/v1/responses", {"input": "hi"})).code == 200
     assert (await post_json(f"{stack.url}/v1/responses", {"input": "hi"})).code == 200
     upstream.settings = dataclasses.replace(upstream.settings, connect_timeout=7.5)
