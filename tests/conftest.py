@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,18 @@ import pytest
 
 from tests.fakes.backend import FakeBackend, start_backend
 from tests.harness import Stack, start_stack, write_login
+
+
+@pytest.fixture(autouse=True, scope="session")
+def default_event_loop() -> Iterator[None]:
+    """A default asyncio loop the session owns and closes. Without one, the first ``io_loop`` (pytest-tornado)
+    makes asyncio create one implicitly that nobody closes; once a test replaces it (``asyncio.run`` sets none),
+    its ResourceWarning surfaced in whichever later test collected garbage, and failed it there."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 @pytest.fixture
