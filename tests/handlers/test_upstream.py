@@ -20,6 +20,7 @@ from codexd.upstream import client as client_module
 from tests.fakes.backend import start_backend
 from tests.fakes.proxy import start_proxy
 from tests.fakes.scripts import Builder, Script
+from tests.fakes.socks import start_socks_proxy
 from tests.fakes.tls import tls_files
 from tests.handlers.client import body_json, get, post_json, stream_sse
 from tests.harness import start_stack
@@ -271,6 +272,22 @@ async def test_an_https_proxy_with_credentials_carries_streams_and_control_calls
         stack.server.stop()
         stack.state.upstream.close()
         server.stop()
+
+
+async def test_a_socks5h_proxy_carries_streams(io_loop, backend, codex_home):
+    """libcurl takes the proxy URL whole, so a ``socks5h://`` proxy is spoken to as SOCKS (the proxy resolves
+    the backend's host), not taken for an HTTP proxy on that port."""
+    socks = await start_socks_proxy()
+    stack = start_stack(codex_home, backend, proxy=f"socks5h://127.0.0.1:{socks.port}")
+    try:
+        read = await stream_sse(f"{stack.url}/v1/responses", {"input": "hi", "stream": True})
+        assert read.code == 200 and read.json()[-1]["type"] == "response.completed"
+        backend_port = int(backend.base_url.split(":")[2].split("/")[0])
+        assert [target[1:] for target in socks.targets] == [("127.0.0.1", backend_port)]
+    finally:
+        stack.server.stop()
+        stack.state.upstream.close()
+        await socks.aclose()
 
 
 @pytest.fixture

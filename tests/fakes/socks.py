@@ -1,0 +1,84 @@
+"""A minimal SOCKS5 proxy on 127.0.0.1: no authentication, CONNECT only, recording where it connected."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+
+_ADDRESS_LENGTHS = {1: 4, 4: 16}  # IPv4, IPv6; 3 is a host name with its length first
+_FAMILIES = {1: socket.AF_INET, 4: socket.AF_INET6}
+
+
+@dataclass
+class SocksProxy:
+    server: asyncio.Server
+    port: int
+    targets: list[tuple[str, str, int]] = field(default_factory=list)  # (address type, host, port)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # the connections being served
+
+    async def aclose(self) -> None:
+        """Stop listening and end every connection (before the test's loop closes)."""
+        self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def start_socks_proxy() -> SocksProxy:
+    """Listen on an unused loopback port in the running loop."""
+    proxy: SocksProxy | None = None
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert proxy is not None
+        task = asyncio.current_task()
+        assert task is not None
+        proxy.tasks.add(task)  # type: ignore[arg-type]
+        try:
+            await _serve(reader, writer, proxy.targets)
+        finally:
+            proxy.tasks.discard(task)  # type: ignore[arg-type]
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    proxy = SocksProxy(server, server.sockets[0].getsockname()[1])
+    return proxy
+
+
+async def _serve(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, targets: list[tuple[str, str, int]]
+) -> None:
+    try:
+        version, count = await reader.readexactly(2)
+        methods = await reader.readexactly(count)
+        if version != 5 or 0 not in methods:
+            writer.write(b"\x05\xff")
+            return
+        writer.write(b"\x05\x00")
+        _, command, _, kind = await reader.readexactly(4)
+        if kind == 3:
+            host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+        else:
+            host = socket.inet_ntop(_FAMILIES[kind], await reader.readexactly(_ADDRESS_LENGTHS[kind]))
+        port = int.from_bytes(await reader.readexactly(2), "big")
+        if command != 1:
+            writer.write(b"\x05\x07\x00\x01" + bytes(6))  # command not supported
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+        targets.append(("name" if kind == 3 else "address", host, port))
+        writer.write(b"\x05\x00\x00\x01" + bytes(6))
+        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+    except (asyncio.IncompleteReadError, ConnectionError, KeyError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
