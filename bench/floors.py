@@ -27,7 +27,8 @@ from tornado.netutil import bind_sockets
 HEADERS_ENV = "BENCH_UPSTREAM_HEADERS"
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy ``reader`` to ``writer`` until the end of the stream or a broken connection, then close ``writer``."""
     try:
         while data := await reader.read(65536):
             writer.write(data)
@@ -49,7 +50,7 @@ async def relay(upstream_port: int) -> None:
             return
         for w in (writer, up_writer):
             w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)

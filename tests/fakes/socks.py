@@ -6,6 +6,8 @@ import asyncio
 import socket
 from dataclasses import dataclass, field
 
+from bench.floors import pipe
+
 _ADDRESS_LENGTHS = {1: 4, 4: 16}  # IPv4, IPv6; 3 is a host name with its length first
 _FAMILIES = {1: socket.AF_INET, 4: socket.AF_INET6}
 
@@ -66,19 +68,9 @@ async def _serve(
         upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
         targets.append(("name" if kind == 3 else "address", host, port))
         writer.write(b"\x05\x00\x00\x01" + bytes(6))
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
     except (asyncio.IncompleteReadError, ConnectionError, KeyError):
         pass
     finally:
         writer.close()
 
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    finally:
-        writer.close()
