@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from bench.floors import pipe
 
@@ -16,8 +17,8 @@ _FAMILIES = {1: socket.AF_INET, 4: socket.AF_INET6}
 class SocksProxy:
     server: asyncio.Server
     port: int
-    targets: list[tuple[str, str, int]] = field(default_factory=list)  # (address type, host, port)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # the connections being served
+    targets: list[tuple[str, int]]  # (host, port) of each connection made
+    tasks: set[asyncio.Task[Any]]  # the connections being served
 
     async def aclose(self) -> None:
         """Stop listening and end every connection (before the test's loop closes)."""
@@ -29,25 +30,22 @@ class SocksProxy:
 
 async def start_socks_proxy() -> SocksProxy:
     """Listen on an unused loopback port in the running loop."""
-    proxy: SocksProxy | None = None
+    targets: list[tuple[str, int]] = []
+    tasks: set[asyncio.Task[Any]] = set()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        assert proxy is not None
         task = asyncio.current_task()
-        assert task is not None
-        proxy.tasks.add(task)  # type: ignore[arg-type]
-        try:
-            await _serve(reader, writer, proxy.targets)
-        finally:
-            proxy.tasks.discard(task)  # type: ignore[arg-type]
+        if task is not None:
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await _serve(reader, writer, targets)
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    proxy = SocksProxy(server, server.sockets[0].getsockname()[1])
-    return proxy
+    return SocksProxy(server, server.sockets[0].getsockname()[1], targets, tasks)
 
 
 async def _serve(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, targets: list[tuple[str, str, int]]
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, targets: list[tuple[str, int]]
 ) -> None:
     try:
         version, count = await reader.readexactly(2)
@@ -66,7 +64,7 @@ async def _serve(
             writer.write(b"\x05\x07\x00\x01" + bytes(6))  # command not supported
             return
         upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        targets.append(("name" if kind == 3 else "address", host, port))
+        targets.append((host, port))
         writer.write(b"\x05\x00\x00\x01" + bytes(6))
         await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
     except (asyncio.IncompleteReadError, ConnectionError, KeyError):

@@ -283,7 +283,7 @@ async def test_a_socks5h_proxy_carries_streams(io_loop, backend, codex_home):
         read = await stream_sse(f"{stack.url}/v1/responses", {"input": "hi", "stream": True})
         assert read.code == 200 and read.json()[-1]["type"] == "response.completed"
         backend_port = int(backend.base_url.split(":")[2].split("/")[0])
-        assert [target[1:] for target in socks.targets] == [("127.0.0.1", backend_port)]
+        assert socks.targets == [("127.0.0.1", backend_port)]
     finally:
         stack.server.stop()
         stack.state.upstream.close()
