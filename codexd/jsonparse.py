@@ -8,6 +8,13 @@ remembered from an earlier body, that list is used as it is, the same ``SharedLi
 again, and the translators' memo (``translate/recent.py``) finds its translation by identity. Nobody may
 change a ``SharedList`` or what it holds: later requests get the same objects.
 
+Clients also resend the whole conversation (``messages``; ``input`` on ``/v1/responses``) with every request,
+with a message or two more at the end and small changes near it (Claude Code moves its cache marks to the
+newest messages). Such a list is read one item at a time: an item whose text is the text of the item at the
+same place in a remembered conversation is that item, the same object, not parsed again, and the translators
+find their work on it by identity (``translate/recent.py``). The list itself is a new ``SharedItems`` each
+time; nobody may change the items it holds.
+
 The result is always what ``json.loads`` returns for the same bytes, and so are the errors: anything the
 member-by-member reading does not expect is handed to ``json.loads``.
 """
@@ -22,18 +29,29 @@ from typing import Any
 
 MAX_DEPTH = 100  # far beyond real requests (tool schemas nest a dozen levels)
 WATCHED = frozenset({"tools"})  # top-level keys whose values clients resend unchanged
+GROWING = frozenset({"messages", "input"})  # top-level lists clients resend with more at the end (conversations)
 _SMALL_BODY = 8 * 1024  # bytes; smaller bodies go to json.loads whole
 _SMALL_VALUE = 2 * 1024  # characters; shorter values are cheap to parse again
 _LARGE_VALUE = 1024 * 1024  # characters; longer ones are not kept (four, parsed too, would be several MB)
 _KEEP = 4  # values remembered: a session's main agent and its sub-agents send lists of their own
+# Conversations remembered, newest first, while their texts come to at most this many characters in all. With
+# the parsed messages and the translators' work on them, a conversation holds about five times its text.
+_CONVERSATION_BUDGET = 1024 * 1024
 
 # The scanner json.loads uses (its C version): the value at a position and where it ends.
 _scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 _SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, as json.decoder skips it
+_NEXT = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")  # after a list item: its separator, and the next item
 
 
 class SharedList(list):  # type: ignore[type-arg]
     """A parsed list that later bodies with the same text share (see the module docstring)."""
+
+    __slots__ = ()
+
+
+class SharedItems(list):  # type: ignore[type-arg]
+    """A parsed list whose items later bodies may share (see the module docstring): nobody may change them."""
 
     __slots__ = ()
 
@@ -72,10 +90,24 @@ class _Unexpected(Exception):
 class BodyParser:
     """Parses request bodies, remembering the last few large values seen at the watched keys by their text."""
 
-    def __init__(self, keys: frozenset[str] = WATCHED, keep: int = _KEEP) -> None:
+    def __init__(
+        self,
+        keys: frozenset[str] = WATCHED,
+        keep: int = _KEEP,
+        growing: frozenset[str] = GROWING,
+        budget: int = _CONVERSATION_BUDGET,
+    ) -> None:
         self.keys = keys
         self.keep = keep
+        self.growing = growing
+        self.budget = budget
         self._seen: list[tuple[str, SharedList]] = []  # (text, parsed list), newest first; within MAX_DEPTH
+        # Conversations, newest first: each item's text and the item parsed (within MAX_DEPTH).
+        self._conversations: list[tuple[list[str], list[Any]]] = []
+
+    def forget_conversations(self) -> None:
+        """Let go of the remembered conversations (when clients have gone quiet)."""
+        self._conversations.clear()
 
     def parse(self, raw: bytes) -> Any:
         """``json.loads(raw)``: an equal value (large watched lists as ``SharedList``), or the same exception
@@ -113,6 +145,9 @@ class BodyParser:
                 known = self._recall(text, i) if key in self.keys else None
                 if known is not None:
                     value, i = known
+                elif key in self.growing and text[i : i + 1] == "[":
+                    value, i, deep = self._conversation(text, i)
+                    too_deep = too_deep or deep
                 else:
                     start = i
                     value, i = _scan(text, i)
@@ -146,3 +181,59 @@ class BodyParser:
                     self._seen.insert(0, self._seen.pop(n))
                 return value, at + len(seen)
         return None
+
+    def _conversation(self, text: str, at: int) -> tuple[list[Any], int, bool]:
+        """The list whose ``[`` is at ``at``, where it ends, and whether an item nests too deeply. An item whose
+        text is that of the item at the same place in a remembered conversation is taken from it."""
+        items: list[Any] = []
+        texts: list[str] = []
+        deep = False
+        i = _skip(text, at + 1)
+        if text[i : i + 1] == "]":
+            return items, i + 1, False
+        seen_texts, seen_items = self._match(text, i)
+        while True:
+            n = len(items)
+            part = seen_texts[n] if n < len(seen_texts) else ""
+            # A complete JSON value at the start of the text is all of it when a separator follows (a number
+            # could go on: "1" starts "12").
+            after = _NEXT.match(text, i + len(part)) if part and text.startswith(part, i) else None
+            if after is not None:
+                value = seen_items[n]
+            else:
+                value, end = _scan(text, i)
+                part = text[i:end]
+                deep = deep or nesting_exceeds(value, MAX_DEPTH - 2)  # the body and the list are two levels
+                after = _NEXT.match(text, end)
+                if after is None:
+                    raise _Unexpected
+            items.append(value)
+            texts.append(part)
+            i = after.end()
+            if after.group(1) == "]":
+                break
+        if deep or not self._remember(texts, items, i - at):
+            return items, i, deep
+        return SharedItems(items), i, False
+
+    def _match(self, text: str, at: int) -> tuple[list[str], list[Any]]:
+        """The remembered conversation whose first item's text starts at ``at`` (it is let go: the list being
+        read replaces it), or an empty one."""
+        for n, (texts, items) in enumerate(self._conversations):
+            if text.startswith(texts[0], at):
+                del self._conversations[n]
+                return texts, items
+        return [], []
+
+    def _remember(self, texts: list[str], items: list[Any], size: int) -> bool:
+        """Keep a conversation as the newest, older ones as far as the budget goes; whether it was kept."""
+        if not _SMALL_VALUE <= size <= self.budget:
+            return False
+        kept = [(texts, items)]
+        for older in self._conversations[: self.keep - 1]:
+            size += sum(map(len, older[0]))
+            if size > self.budget:
+                break
+            kept.append(older)
+        self._conversations = kept
+        return True

@@ -22,9 +22,10 @@ from codexd.credentials import Credentials
 from codexd.errors import CodexdError, ErrorKind
 from codexd.logs import REDACTOR, setup_logging
 from codexd.server.app import make_app
-from codexd.server.base import AppState
+from codexd.server.base import BODIES, AppState
 from codexd.server.deadlines import DeadlineHTTPServer
 from codexd.settings import KEYS, Settings
+from codexd.translate import messages_request
 from codexd.upstream.client import CONNECTION_MAX_AGE, Observer, UpstreamClient
 from codexd.upstream.ratelimits import parse_windows
 
@@ -192,11 +193,17 @@ async def serve(settings: Settings, load: Callable[[], Settings]) -> int:
 IDLE_TRIM_AFTER = 2.0  # seconds without a request before freed memory goes back to the system
 
 
+def forget_conversations() -> None:
+    """Let go of the conversations kept to save work on the next turn (their text, parsed and translated)."""
+    BODIES.forget_conversations()
+    messages_request.forget_conversations()
+
+
 class IdleTrim:
     """Keeps an idle codexd small. ``IDLE_TRIM_AFTER`` seconds after a burst of requests it closes the curl
     handles the burst made and gives the allocator's free memory back (a few milliseconds); after
     ``CONNECTION_MAX_AGE`` without requests it also closes the upstream connections, which libcurl would
-    not reuse any more. Then it waits for the next burst."""
+    not reuse any more, and forgets the remembered conversations. Then it waits for the next burst."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
@@ -215,7 +222,9 @@ class IdleTrim:
             handles = state.upstream.release_handles()
             if memory.release_free_memory():
                 logger.debug("gave memory back after %d requests (%d curl handles closed)", state.served, handles)
-        elif idle >= CONNECTION_MAX_AGE and state.upstream.close_idle():
+        elif idle >= CONNECTION_MAX_AGE:
             self.closed_at = state.served
+            forget_conversations()
+            if state.upstream.close_idle():
+                logger.debug("closed the upstream connections after %.0f s without requests", idle)
             memory.release_free_memory()
-            logger.debug("closed the upstream connections after %.0f s without requests", idle)

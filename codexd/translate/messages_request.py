@@ -17,9 +17,12 @@ from typing import Any
 
 from codexd.dialects.anthropic import as_object, invalid, optional, required_str
 from codexd.errors import bad_request
+from codexd.jsonbody import EncodedList, compact
+from codexd.jsonparse import SharedItems
 from codexd.models import ModelMap
 from codexd.translate import thinking_signature
 from codexd.translate.messages_tools import Tools, clean_schema, parse_tools, tool_choice
+from codexd.translate.recent import PerItem
 
 _BILLING_PREFIX = "x-anthropic-billing-header:"
 _BUDGET_EFFORT = ((512, "minimal"), (1024, "low"), (8192, "medium"), (24576, "high"))
@@ -140,34 +143,67 @@ def _is_billing(text: str) -> bool:
 # --- messages -----------------------------------------------------------------------------------------
 
 
+# The translation of each message of the last few conversations the body parser remembered, with its JSON text.
+_PER_MESSAGE: PerItem[tuple[list[dict[str, Any]], bytes]] = PerItem(4)
+
+
+def forget_conversations() -> None:
+    """Let go of the translations kept for remembered conversations."""
+    _PER_MESSAGE.clear()
+
+
 def _messages(value: Any, tools: Tools) -> tuple[list[dict[str, Any]], list[str]]:
-    """The upstream input items, plus the texts of system messages that precede the conversation."""
+    """The upstream input items, plus the texts of system messages that precede the conversation.
+
+    For a conversation the body parser remembered (``SharedItems``), a message translated in one of the last
+    few requests is not translated again, and the items come as an ``EncodedList`` of the messages' JSON."""
     if not isinstance(value, list):
         raise invalid("messages", "Input should be a valid list")
     if not value:
         raise invalid("messages", "at least one message is required")
+    shared = type(value) is SharedItems
+    if shared:
+        _PER_MESSAGE.begin()
     items: list[dict[str, Any]] = []
+    texts: list[bytes] = []
     leading: list[str] = []
     for i, message in enumerate(value):
-        path = f"messages.{i}"
-        role = as_object(message, path).get("role")
-        content = message.get("content")
-        if role == "system":
-            texts = [t for t in _texts(content, f"{path}.content") if t and not _is_billing(t)]
-            if not items:
-                leading.extend(texts)
-            elif texts:
-                # Mid-conversation system text stays in place (as the backend's developer role) so the
-                # prompt prefix before it, and so the prompt cache, is unchanged.
-                parts = [{"type": "input_text", "text": t} for t in texts]
-                items.append({"type": "message", "role": "developer", "content": parts})
-        elif role == "user":
-            items.extend(_user_items(_blocks(content, f"{path}.content"), f"{path}.content"))
-        elif role == "assistant":
-            items.extend(_assistant_items(_blocks(content, f"{path}.content"), f"{path}.content", tools))
-        else:
-            raise invalid(f"{path}.role", "Input should be 'user', 'assistant' or 'system'")
-    return _paired(items), leading
+        known = _PER_MESSAGE.get(message, tools.names) if shared else None
+        if known is None:
+            role = as_object(message, f"messages.{i}").get("role")
+            new = _message_items(message, role, f"messages.{i}", tools, leading if not items else None)
+            known = (new, compact(new)[1:-1] if shared else b"")
+            if shared and role != "system":  # a system message's translation depends on where it is
+                _PER_MESSAGE.put(message, tools.names, known)
+        items.extend(known[0])
+        if known[1]:
+            texts.append(known[1])
+    paired = _paired(items)
+    if shared and len(paired) == len(items):
+        return EncodedList(paired, b"[%s]" % b",".join(texts)), leading
+    return paired, leading
+
+
+def _message_items(
+    message: dict[str, Any], role: Any, path: str, tools: Tools, leading: list[str] | None
+) -> list[dict[str, Any]]:
+    """One message's upstream items. The texts of a system message go to ``leading`` when it is given (no
+    items came before)."""
+    content = message.get("content")
+    if role == "system":
+        texts = [t for t in _texts(content, f"{path}.content") if t and not _is_billing(t)]
+        if leading is not None:
+            leading.extend(texts)
+            return []
+        # Mid-conversation system text stays in place (as the backend's developer role) so the prompt prefix
+        # before it, and so the prompt cache, is unchanged.
+        parts = [{"type": "input_text", "text": t} for t in texts]
+        return [{"type": "message", "role": "developer", "content": parts}] if texts else []
+    if role == "user":
+        return _user_items(_blocks(content, f"{path}.content"), f"{path}.content")
+    if role == "assistant":
+        return _assistant_items(_blocks(content, f"{path}.content"), f"{path}.content", tools)
+    raise invalid(f"{path}.role", "Input should be 'user', 'assistant' or 'system'")
 
 
 def _user_items(blocks: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:

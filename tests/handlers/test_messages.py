@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from codexd.jsonbody import dumps_body
+from codexd.models import ModelMap
+from codexd.translate.messages_request import to_responses
 from tests.fakes.scripts import Builder, Script
 from tests.handlers.client import body_json, post_json, stream_sse
 
@@ -80,3 +85,31 @@ async def test_a_resent_tool_list_reaches_upstream_as_sent_and_a_change_at_its_e
         upstream = stack.backend.state.posts[-1].body["tools"]
         assert len(upstream) == 30 and upstream[-1]["description"] == last
         assert sent.setdefault(last, upstream) == upstream
+
+
+async def test_each_turn_of_a_resent_conversation_reaches_upstream_as_sent(stack):
+    """The messages of a conversation resent with the same text are reused as parsed and translated before
+    (codexd.jsonparse, translate/recent.py); one that changed, a moved cache mark, and new ones are not."""
+    def conversation(turns: int, result: str = "output ") -> list[dict[str, object]]:
+        messages: list[dict[str, object]] = [{"role": "user", "content": "Fix the failing test."}]
+        for n in range(turns):
+            call = {"type": "tool_use", "id": f"toolu_{n}", "name": "Read", "input": {"path": f"/src/f{n}.py"}}
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": f"Step {n}."}, call]})
+            done = {"type": "tool_result", "tool_use_id": f"toolu_{n}", "content": result * 100}
+            messages.append({"role": "user", "content": [done]})
+        messages[-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}  # type: ignore[index]
+        return messages
+
+    turns = [conversation(10), conversation(11), conversation(11, "outpat "), conversation(12), conversation(10)]
+    for messages in turns:
+        body = {**BODY, "stream": False, "messages": messages}
+        resp = await post_json(f"{stack.url}/v1/messages", body)
+        assert resp.code == 200, resp.body
+        settings = stack.state.settings
+        expected = to_responses(
+            json.loads(json.dumps(body)),  # a plain copy: nothing remembered
+            models=ModelMap(settings.default_model, settings.small_model, settings.aliases),
+            instructions=settings.instructions,
+            default_effort=settings.reasoning_effort,
+        )
+        assert stack.backend.state.posts[-1].body == json.loads(dumps_body(expected.body))

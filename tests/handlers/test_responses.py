@@ -41,6 +41,24 @@ async def test_non_streaming_request_is_normalised_and_aggregated(stack):
     assert sent["input"] == [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]
 
 
+async def test_each_turn_of_a_resent_input_reaches_upstream_as_sent(stack):
+    """A large ``input`` resent with more items is read only where it changed (codexd.jsonparse); what reaches
+    the backend is the whole of each turn, ids stripped as always."""
+
+    def turn(n: int, said: str = "Done.") -> list[dict[str, object]]:
+        call = {"type": "function_call", "id": f"fc_{n}", "call_id": f"call_{n}", "name": "shell", "arguments": "{}"}
+        output = {"type": "function_call_output", "call_id": f"call_{n}", "output": f"{said} " * 60}
+        return [call, output]
+
+    start = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Fix it."}]}]
+    turns = [start + turn(0) + turn(1), start + turn(0) + turn(1) + turn(2), start + turn(0, "Dune.") + turn(1)]
+    for items in turns * 2:
+        resp = await post_json(f"{stack.url}/v1/responses", {"model": "gpt-5.5", "input": items * 8})
+        assert resp.code == 200, resp.body
+        expected = [{k: v for k, v in item.items() if k != "id"} for item in items * 8]
+        assert stack.backend.state.posts[-1].body["input"] == expected
+
+
 async def test_later_system_message_becomes_developer_and_default_instructions(stack):
     body = {
         "model": "gpt-5.5",

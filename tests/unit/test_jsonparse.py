@@ -1,5 +1,5 @@
-"""Request bodies are parsed as json.loads parses them, with large tool lists resent unchanged taken from
-before (``codexd.jsonparse``)."""
+"""Request bodies are parsed as json.loads parses them, with large tool lists resent unchanged and the messages of
+resent conversations taken from before (``codexd.jsonparse``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codexd.jsonparse import MAX_DEPTH, BodyParser, SharedList, TooDeep
+from codexd.jsonparse import MAX_DEPTH, BodyParser, SharedItems, SharedList, TooDeep
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
 json_values = st.recursive(
@@ -166,3 +166,141 @@ def test_a_too_deep_tool_list_is_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(TooDeep):
             parser.parse(raw)
+
+
+# --- conversations ------------------------------------------------------------------------------------
+
+
+def turn(n: int) -> list[dict[str, Any]]:
+    """Two messages of a conversation (about 600 bytes of JSON)."""
+    call = {"type": "tool_use", "id": f"toolu_{n}", "name": "Read", "input": {"path": f"/src/file{n}.py"}}
+    result = {"type": "tool_result", "tool_use_id": f"toolu_{n}", "content": f"line {n}\n" * 50}
+    return [{"role": "assistant", "content": [call]}, {"role": "user", "content": [result]}]
+
+
+def conversation(turns: int) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": "Fix the failing test."}] + [m for n in range(turns) for m in turn(n)]
+
+
+def marked(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """As Claude Code sends it: the last message's last block carries the cache mark."""
+    copy = json.loads(json.dumps(messages))
+    last = copy[-1]["content"]
+    if isinstance(last, list):
+        last[-1]["cache_control"] = {"type": "ephemeral"}
+    return copy
+
+
+def chat(messages: Any, **more: Any) -> bytes:
+    return json.dumps({"model": "claude-sonnet-4-5", "system": "x" * 9000, "messages": messages, **more}).encode()
+
+
+def test_a_resent_conversation_shares_its_unchanged_messages() -> None:
+    parser = BodyParser()
+    first = parser.parse(chat(marked(conversation(10))))["messages"]
+    # The next turn: two more messages, and the cache mark moved from message 20 to the new last one.
+    sent = marked(conversation(11))
+    again = parser.parse(chat(sent))["messages"]
+    assert again == sent and type(again) is SharedItems and again is not first
+    assert all(again[n] is first[n] for n in range(20)), "unchanged messages are the same objects"
+    assert again[20] is not first[20] and again[20] == sent[20], "the message that lost its mark is read anew"
+    third = parser.parse(chat(marked(conversation(11)), stream=True))["messages"]
+    assert all(third[n] is again[n] for n in range(22)), "the newest conversation is the one remembered"
+
+
+def test_a_resent_responses_input_shares_its_unchanged_items() -> None:
+    parser = BodyParser()
+    items = [{"type": "message", "role": "user", "content": "x" * 500, "n": n} for n in range(20)]
+    first = parser.parse(json.dumps({"model": "gpt-5.5", "input": items}).encode())["input"]
+    again = parser.parse(json.dumps({"input": [*items, {"type": "message"}], "model": "gpt-5.5"}).encode())["input"]
+    assert all(again[n] is first[n] for n in range(20)) and again[20] == {"type": "message"}
+
+
+def test_messages_that_only_start_alike_are_read_whole() -> None:
+    parser = BodyParser()
+    padding = ["p" * 3000]
+    parser.parse(chat([1, "a", [2], *padding]))
+    raw = chat([12, "a", [2, 3], *padding])
+    assert parser.parse(raw) == json.loads(raw)
+    again = chat([1.5, "a", [2], *padding])
+    assert parser.parse(again) == json.loads(again)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    messages=st.lists(json_values, min_size=1, max_size=6),
+    later=st.lists(json_values, max_size=3),
+    changed=st.integers(min_value=0, max_value=8),
+    style=styles,
+)
+def test_a_conversation_and_its_next_turns_parse_as_json_loads_parses_them(
+    messages: list[Any], later: list[Any], changed: int, style: dict[str, Any]
+) -> None:
+    parser = BodyParser()
+    padded = [*messages, "p" * 3000]  # large enough to be remembered
+    turns = [padded, [*padded, *later]]
+    edited = list(turns[1])
+    edited[changed % len(edited)] = {"edited": later}
+    turns += [edited, padded]
+    for sent in turns:
+        raw = json.dumps({"messages": sent, "padding": "p" * 9000}, **style).encode()
+        assert parser.parse(raw) == json.loads(raw)
+
+
+@settings(max_examples=150, deadline=None)
+@given(style=styles, cut=st.integers(min_value=0), junk=st.sampled_from(["", "]", "}", ",", '"', "x", " 1", "["]))
+def test_broken_turns_of_a_remembered_conversation_fail_or_succeed_exactly_as_json_loads(
+    style: dict[str, Any], cut: int, junk: str
+) -> None:
+    raw = json.dumps({"messages": conversation(8), "system": "x" * 9000}, **style).encode()
+    parser = BodyParser()
+    parser.parse(raw)
+    at = cut % (len(raw) + 1)
+    broken = raw[:at] + junk.encode() + raw[at + len(junk) :]
+    assert outcome(parser.parse, broken) == outcome(json.loads, broken)
+    assert parser.parse(raw) == json.loads(raw), "what was remembered is intact"
+
+
+def test_a_too_deep_message_is_refused_every_time_and_the_rest_still_count() -> None:
+    parser = BodyParser()
+    messages = conversation(6)
+    first = parser.parse(chat(messages))["messages"]
+    too_deep = chat([*messages, json.loads(deep(MAX_DEPTH - 1))])  # the body and the list add two levels
+    for _ in range(2):
+        with pytest.raises(TooDeep):
+            parser.parse(too_deep)
+    at_limit = chat([*messages, json.loads(deep(MAX_DEPTH - 2))])
+    assert parser.parse(at_limit) == json.loads(at_limit)
+    assert parser.parse(chat(messages))["messages"][3] is not first[3], "the deep body replaced it, then this"
+
+
+def test_small_and_oversized_conversations_are_not_remembered() -> None:
+    parser = BodyParser(budget=64 * 1024)
+    small = chat([{"role": "user", "content": "hi"}])
+    assert type(parser.parse(small)["messages"]) is list
+    huge = chat(conversation(150))  # about 90 KB of messages
+    first, again = (parser.parse(huge)["messages"] for _ in range(2))
+    assert type(again) is list and again[5] is not first[5] and again == first
+
+
+def test_the_last_four_conversations_are_remembered_within_the_budget() -> None:
+    parser = BodyParser(budget=64 * 1024)
+    sessions = [[{"role": "user", "content": f"Session {k}."}, *conversation(20)] for k in range(6)]
+    parsed = [parser.parse(chat(messages))["messages"] for messages in sessions[:5]]  # about 12 KB each
+    assert parser.parse(chat(sessions[4]))["messages"][1] is parsed[4][1]
+    assert parser.parse(chat(sessions[1]))["messages"][1] is parsed[1][1]
+    newest = parser.parse(chat(sessions[0]))["messages"]
+    assert newest[1] is not parsed[0][1], "fifth newest: forgotten"
+    big = [{"role": "user", "content": "Big."}, *conversation(80)]  # about 54 KB: nothing else fits beside it
+    kept = parser.parse(chat(big))["messages"]
+    assert parser.parse(chat(big))["messages"][1] is kept[1]
+    assert parser.parse(chat(sessions[0]))["messages"][1] is not newest[1], "over the budget beside the big one"
+    assert parser.parse(chat(big))["messages"][1] is not kept[1], "and the big one beside the newest"
+
+
+def test_forgotten_conversations_are_read_anew() -> None:
+    parser = BodyParser()
+    raw = chat(conversation(6))
+    first = parser.parse(raw)["messages"]
+    parser.forget_conversations()
+    assert parser.parse(raw)["messages"][1] is not first[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import platform
 import sys
 import time
@@ -166,3 +167,26 @@ def test_the_trim_frees_the_future_iterators_asyncio_kept_from_the_burst() -> No
     if kept < memory.FUTURE_ITER_FREE_LIST:
         pytest.skip("this Python keeps no free list of asyncio future iterators")
     assert after_trim < 10, "asyncio's free list still holds the burst's iterators"
+
+
+def test_remembered_conversations_are_forgotten_once_clients_have_gone_quiet(trims: list[int]) -> None:
+    from codexd.server.base import BODIES
+    from codexd.translate.messages_request import to_responses
+    from tests.unit.test_messages_request import MODELS
+
+    messages = [{"role": "user", "content": f"Question {n}: " + "words " * 100} for n in range(8)]
+    raw = json.dumps({"model": "claude-sonnet-4-5", "system": "x" * 9000, "messages": messages}).encode()
+
+    def turn() -> tuple[Any, Any]:
+        body = BODIES.parse(raw)
+        return body["messages"][0], to_responses(body, models=MODELS, instructions="").body["input"][0]
+
+    first = turn()
+    state = State()
+    trim = lifecycle.IdleTrim(state)  # type: ignore[arg-type]
+    state.served, state.last_done = 4, time.monotonic() - lifecycle.IDLE_TRIM_AFTER - 0.1
+    trim()
+    assert all(a is b for a, b in zip(turn(), first, strict=True)), "kept across the short trims"
+    state.last_done = time.monotonic() - lifecycle.CONNECTION_MAX_AGE - 0.1
+    trim()
+    assert all(a is not b for a, b in zip(turn(), first, strict=True)), "parsed and translated anew"

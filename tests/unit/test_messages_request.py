@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
-from codexd.jsonbody import dumps_body
+from codexd.jsonbody import EncodedList, dumps_body
+from codexd.jsonparse import SharedItems
 from codexd.models import ModelMap
 from codexd.translate import thinking_signature
 from codexd.translate.messages_request import MessagesRequest, to_responses
@@ -701,3 +702,82 @@ def test_random_messages_raise_nothing_but_codexd_errors(messages: list[Any]) ->
 @given(value=st.lists(_TOOL, max_size=3) | _SHAPED)
 def test_random_top_level_fields_raise_nothing_but_codexd_errors(field: str, value: Any) -> None:
     _expect_only_codexd_errors({**_BASE, field: value})
+
+
+# --- conversations the body parser remembered ----------------------------------------------------------
+
+
+def remembered(*messages: dict[str, Any]) -> SharedItems:
+    """Messages as the body parser hands over a remembered conversation (later bodies share the objects)."""
+    return SharedItems(messages)
+
+
+def sent(messages: list[Any], **fields: Any) -> dict[str, Any]:
+    """A request with this very list of messages (``request`` copies them into a plain list)."""
+    return {"model": "claude-sonnet-4-5", "max_tokens": 32000, "messages": messages, **fields}
+
+
+def wire(out: MessagesRequest) -> Any:
+    """What the backend receives."""
+    return json.loads(dumps_body(out.body))
+
+
+def test_a_remembered_conversation_translates_as_a_plain_one_and_its_messages_only_once() -> None:
+    first = [user("Read it."), assistant([{"type": "text", "text": "Reading."}, tool_use("t1")])]
+    turn1 = remembered(*first, user([tool_result("t1", "contents")]))
+    turn2 = remembered(*turn1, assistant([tool_use("t2", "Grep")]), user([tool_result("t2", "found")]))
+    out1, out2 = translate(sent(turn1)), translate(sent(turn2))
+    assert wire(out1) == json.loads(dumps_body(upstream(request(*list(turn1)))))
+    assert wire(out2) == json.loads(dumps_body(upstream(request(*list(turn2)))))
+    assert isinstance(out2.body["input"], EncodedList) and out2.body["input"].intact()
+    assert out2.body["input"].text == json.dumps(list(out2.body["input"]), separators=(",", ":")).encode()
+    shared = out1.body["input"]
+    assert all(out2.body["input"][n] is shared[n] for n in range(len(shared))), "not translated again"
+    plain = upstream(request(*list(turn2)))["input"]
+    assert not isinstance(plain, EncodedList) and plain[0] is not shared[0], "a plain list is translated anew"
+
+
+def test_a_remembered_message_follows_a_changed_tool_list() -> None:
+    tools = [{"name": LONG_TOOL, "input_schema": {"type": "object"}}]
+    turn = remembered(user("Go."), assistant([tool_use("t1", LONG_TOOL)]), user([tool_result("t1")]))
+    short = upstream(sent(turn, tools=tools))["input"][1]["name"]
+    renamed = [{"name": short, "input_schema": {"type": "object"}}, *tools]  # the short name is taken now
+    again = upstream(sent(turn, tools=renamed))["input"][1]["name"]
+    assert short != LONG_TOOL and again == upstream(request(*list(turn), tools=renamed))["input"][1]["name"] != short
+    assert upstream(sent(turn, tools=tools))["input"][1]["name"] == short
+
+
+def test_a_remembered_system_message_translates_for_where_it_stands() -> None:
+    note = {"role": "system", "content": "Be brief."}
+    hello = user("Hello.")
+    leading = translate(sent(remembered(note, hello)))
+    later = translate(sent(remembered(hello, note)))
+    assert "Be brief." in leading.body["instructions"] and len(leading.body["input"]) == 1
+    assert later.body["input"][1]["role"] == "developer"
+
+
+def test_unpaired_calls_in_a_remembered_conversation_are_still_dropped() -> None:
+    turn = remembered(user("Go."), assistant([{"type": "text", "text": "Ok."}, tool_use("t1")]))
+    for _ in range(2):
+        items = wire(translate(sent(turn)))["input"]
+        assert [i["type"] for i in items] == ["message", "message"]
+
+
+def test_a_bad_remembered_message_is_refused_every_time() -> None:
+    turn = remembered(user("Go."), assistant([tool_use("t1")]), user([tool_result(7)]))  # type: ignore[arg-type]
+    for _ in range(2):
+        assert bad(sent(turn)).param == "messages.2.content.0.tool_use_id"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_MESSAGE, min_size=1, max_size=6), st.integers(min_value=0, max_value=6))
+def test_random_remembered_conversations_translate_as_plain_ones(messages: list[Any], cut: int) -> None:
+    def result(value: list[Any]) -> Any:
+        try:
+            return wire(to_responses({**_BASE, "messages": value}, models=MODELS, instructions="x"))
+        except CodexdError as err:
+            return err.param, str(err)
+
+    result(SharedItems(messages[:cut]))  # an earlier turn of the same conversation
+    assert result(SharedItems(messages)) == result(list(messages))
+    assert result(SharedItems(messages)) == result(list(messages))
