@@ -25,7 +25,7 @@ from codexd.server.app import make_app
 from codexd.server.base import BODIES, AppState
 from codexd.server.deadlines import DeadlineHTTPServer
 from codexd.settings import KEYS, Settings
-from codexd.translate import messages_request
+from codexd.translate import recent
 from codexd.upstream.client import CONNECTION_MAX_AGE, Observer, UpstreamClient
 from codexd.upstream.ratelimits import parse_windows
 
@@ -196,7 +196,7 @@ IDLE_TRIM_AFTER = 2.0  # seconds without a request before freed memory goes back
 def forget_conversations() -> None:
     """Let go of the conversations kept to save work on the next turn (their text, parsed and translated)."""
     BODIES.forget_conversations()
-    messages_request.forget_conversations()
+    recent.forget_conversations()
 
 
 class IdleTrim:

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from codexd.errors import bad_request
+from codexd.jsonbody import EncodedList, compact
+from codexd.jsonparse import SharedItems
+from codexd.translate.recent import PerItem
 
 T = TypeVar("T")
 
@@ -27,7 +30,12 @@ class Conversation:
 
     instructions: str = ""
     items: list[dict[str, Any]] = field(default_factory=list)
-    all_text: str = ""
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def all_text(self) -> str:
+        """Every message's text, joined (only the JSON-mode check reads it)."""
+        return "\n".join(self.texts)
 
 
 def opt(obj: dict[str, Any], key: str, typ: type[T], path: str, what: str) -> T | None:
@@ -50,8 +58,18 @@ def opt_bool(obj: dict[str, Any], key: str, path: str) -> bool | None:
     return opt(obj, key, bool, path, "a boolean")
 
 
+# The translation of each message of the last few conversations the body parser remembered: its items, its
+# texts and the items' JSON text.
+_PER_MESSAGE: PerItem[tuple[list[dict[str, Any]], list[str], bytes]] = PerItem(4)
+
+
 def convert_messages(messages: Any) -> Conversation:
-    """Translate and validate the ``messages`` array."""
+    """Translate and validate the ``messages`` array.
+
+    For a conversation the body parser remembered (``SharedItems``), a user, tool or assistant message
+    translated in one of the last few requests is not translated again, and the items come as an
+    ``EncodedList`` of the messages' JSON. (System and developer messages depend on where they stand, legacy
+    function calls and results on the messages around them: those are translated every time.)"""
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array.", param="messages")
     convo = Conversation()
@@ -59,46 +77,82 @@ def convert_messages(messages: Any) -> Conversation:
     texts: list[str] = []
     pending_legacy: list[tuple[str, str]] = []  # (call_id, name) of legacy function_calls awaiting a result
     at_start = True
+    shared = type(messages) is SharedItems
+    if shared:
+        _PER_MESSAGE.begin()
+    encoded: list[bytes] = []
     for i, msg in enumerate(messages):
-        path = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            raise bad_request("Each message must be an object.", param=path)
-        role = msg.get("role")
-        if not isinstance(role, str) or role not in ROLES:
-            raise bad_request(f"'{path}.role' must be one of {', '.join(sorted(ROLES))}.", param=f"{path}.role")
-        if role in ("system", "developer"):
-            parts = _text_parts(msg.get("content"), f"{path}.content", allow_null=False)
-            texts.extend(parts)
-            if at_start:
-                leading.extend(p for p in parts if p)
-            elif parts:
-                content = [{"type": "input_text", "text": p} for p in parts]
-                convo.items.append({"type": "message", "role": "developer", "content": content})
+        known = _PER_MESSAGE.get(msg, None) if shared else None
+        if known is not None:
+            at_start = False
+            convo.items.extend(known[0])
+            texts.extend(known[1])
+            if known[2]:
+                encoded.append(known[2])
             continue
-        at_start = False
-        if role == "user":
-            content = _user_content(msg.get("content"), f"{path}.content", texts)
-            if content:
-                convo.items.append({"type": "message", "role": "user", "content": content})
-        elif role == "assistant":
-            convo.items.extend(_assistant(msg, i, texts, pending_legacy))
-        elif role == "tool":
-            call_id = msg.get("tool_call_id")
-            if not isinstance(call_id, str) or not call_id:
-                raise bad_request("A tool message needs a 'tool_call_id'.", param=f"{path}.tool_call_id")
-            output = "".join(_text_parts(msg.get("content"), f"{path}.content", allow_null=True))
-            convo.items.append({"type": "function_call_output", "call_id": call_id, "output": output})
-        else:  # legacy role "function": answers the oldest pending legacy call, by name when possible
-            name = opt_str(msg, "name", f"{path}.name")
-            output = "".join(_text_parts(msg.get("content"), f"{path}.content", allow_null=True))
-            match = next((p for p in pending_legacy if p[1] == name), pending_legacy[0] if pending_legacy else None)
-            if match is not None:
-                pending_legacy.remove(match)
-                convo.items.append({"type": "function_call_output", "call_id": match[0], "output": output})
+        first_item, first_text = len(convo.items), len(texts)
+        _convert_one(msg, i, convo, texts, leading, pending_legacy, at_start)
+        if shared:
+            new = convo.items[first_item:]
+            known = (new, texts[first_text:], compact(new)[1:-1])
+            if known[2]:
+                encoded.append(known[2])
+            role = msg["role"]
+            if role in ("user", "tool") or (role == "assistant" and msg.get("function_call") is None):
+                _PER_MESSAGE.put(msg, None, known)
+        at_start = at_start and msg["role"] in ("system", "developer")
     convo.instructions = "\n\n".join(leading)
-    convo.items = _paired(convo.items)
-    convo.all_text = "\n".join(texts)
+    paired = _paired(convo.items)
+    same = shared and len(paired) == len(convo.items)
+    convo.items = EncodedList(paired, b"[%s]" % b",".join(encoded)) if same else paired
+    convo.texts = texts
     return convo
+
+
+def _convert_one(
+    msg: Any,
+    i: int,
+    convo: Conversation,
+    texts: list[str],
+    leading: list[str],
+    pending_legacy: list[tuple[str, str]],
+    at_start: bool,
+) -> None:
+    """Translate message ``i``: its items go to ``convo.items``, its texts to ``texts``; leading system text
+    (``at_start``) to ``leading``."""
+    path = f"messages[{i}]"
+    if not isinstance(msg, dict):
+        raise bad_request("Each message must be an object.", param=path)
+    role = msg.get("role")
+    if not isinstance(role, str) or role not in ROLES:
+        raise bad_request(f"'{path}.role' must be one of {', '.join(sorted(ROLES))}.", param=f"{path}.role")
+    if role in ("system", "developer"):
+        parts = _text_parts(msg.get("content"), f"{path}.content", allow_null=False)
+        texts.extend(parts)
+        if at_start:
+            leading.extend(p for p in parts if p)
+        elif parts:
+            content = [{"type": "input_text", "text": p} for p in parts]
+            convo.items.append({"type": "message", "role": "developer", "content": content})
+    elif role == "user":
+        content = _user_content(msg.get("content"), f"{path}.content", texts)
+        if content:
+            convo.items.append({"type": "message", "role": "user", "content": content})
+    elif role == "assistant":
+        convo.items.extend(_assistant(msg, i, texts, pending_legacy))
+    elif role == "tool":
+        call_id = msg.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise bad_request("A tool message needs a 'tool_call_id'.", param=f"{path}.tool_call_id")
+        output = "".join(_text_parts(msg.get("content"), f"{path}.content", allow_null=True))
+        convo.items.append({"type": "function_call_output", "call_id": call_id, "output": output})
+    else:  # legacy role "function": answers the oldest pending legacy call, by name when possible
+        name = opt_str(msg, "name", f"{path}.name")
+        output = "".join(_text_parts(msg.get("content"), f"{path}.content", allow_null=True))
+        match = next((p for p in pending_legacy if p[1] == name), pending_legacy[0] if pending_legacy else None)
+        if match is not None:
+            pending_legacy.remove(match)
+            convo.items.append({"type": "function_call_output", "call_id": match[0], "output": output})
 
 
 def _text_parts(content: Any, path: str, *, allow_null: bool) -> list[str]:

@@ -147,11 +147,6 @@ def _is_billing(text: str) -> bool:
 _PER_MESSAGE: PerItem[tuple[list[dict[str, Any]], bytes]] = PerItem(4)
 
 
-def forget_conversations() -> None:
-    """Let go of the translations kept for remembered conversations."""
-    _PER_MESSAGE.clear()
-
-
 def _messages(value: Any, tools: Tools) -> tuple[list[dict[str, Any]], list[str]]:
     """The upstream input items, plus the texts of system messages that precede the conversation.
 

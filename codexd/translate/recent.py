@@ -58,6 +58,7 @@ class PerItem(Generic[T]):
     def __init__(self, calls: int) -> None:
         self.calls = calls
         self._generations: list[dict[int, tuple[Any, Any, T]]] = [{}]  # newest first; id -> (item, context, result)
+        _PER_ITEM.append(self)
 
     def begin(self) -> None:
         """Start translating a list: what it uses or makes is kept for ``calls`` lists."""
@@ -80,3 +81,12 @@ class PerItem(Generic[T]):
     def clear(self) -> None:
         """Let go of every result."""
         self._generations = [{}]
+
+
+_PER_ITEM: list[PerItem[Any]] = []  # every one made, for ``forget_conversations``
+
+
+def forget_conversations() -> None:
+    """Let go of every ``PerItem``'s results (when clients have gone quiet)."""
+    for memo in _PER_ITEM:
+        memo.clear()

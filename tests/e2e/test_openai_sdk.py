@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from codexd.translate.chat_messages import convert_messages
 from tests.fakes.scripts import Builder, Script, usage_limit_error
 
 
@@ -32,6 +33,19 @@ def test_chat_non_streaming(client, live):
     assert sent["instructions"] == "Be brief."
     assert "temperature" not in sent and "max_tokens" not in sent and "max_output_tokens" not in sent
     assert sent["input"] == [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello"}]}]
+
+
+def test_each_turn_of_a_long_conversation_reaches_upstream_whole(client, live):
+    """Agents resend the history every turn; codexd reuses what it read and translated of it before
+    (codexd.jsonparse, translate/recent.py), and the backend still receives each turn whole."""
+    history: list[dict[str, str]] = [{"role": "system", "content": "Be brief."}]
+    for n in range(6):  # from the third turn on, the body is large enough to be read message by message
+        history.append({"role": "user", "content": f"Question {n}: " + "context " * 300})
+        client.chat.completions.create(model="gpt-5.5", messages=history)
+        sent = live.backend.state.posts[-1].body
+        assert sent["instructions"] == "Be brief."
+        assert sent["input"] == convert_messages(json.loads(json.dumps(history))).items
+        history.append({"role": "assistant", "content": f"Answer {n}."})
 
 
 def test_chat_streaming_with_usage(client, live):

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
-from codexd.jsonbody import dumps_body
+from codexd.jsonbody import EncodedList, dumps_body
+from codexd.jsonparse import SharedItems
 from codexd.models import ModelMap
 from codexd.translate.chat_request import FALLBACK_INSTRUCTIONS, ChatRequest, to_responses
 
@@ -598,3 +599,54 @@ def test_arbitrary_json_never_raises_anything_but_codexd_error(body: Any) -> Non
     assert req.upstream["instructions"]
     assert set(req.upstream) <= UPSTREAM_KEYS
     assert all(item.get("role") != "system" for item in req.upstream["input"])
+
+
+# --- conversations the body parser remembered ----------------------------------------------------------
+
+
+def wire(body: dict[str, Any]) -> Any:
+    """What the backend receives for ``body``, or the refusal's field and message."""
+    try:
+        return json.loads(dumps_body(upstream(body)))
+    except CodexdError as err:
+        return err.param, str(err)
+
+
+def test_a_remembered_conversation_translates_as_a_plain_one_and_its_messages_only_once() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}
+    opening = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Read it, then answer in JSON."}]},
+        {"role": "assistant", "content": "Reading.", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "contents"},
+    ]
+    first = SharedItems(opening)
+    later = SharedItems([*first, {"role": "assistant", "content": "Done."}, {"role": "user", "content": "Thanks."}])
+    fmt = {"response_format": {"type": "json_object"}}
+    one, two = upstream({"messages": first, **fmt}), upstream({"messages": later, **fmt})
+    assert wire({"messages": later, **fmt}) == wire({"messages": list(later), **fmt})
+    assert isinstance(two["input"], EncodedList) and two["input"].intact()
+    assert two["input"].text == json.dumps(list(two["input"]), separators=(",", ":")).encode()
+    assert all(two["input"][n] is one["input"][n] for n in range(len(one["input"]))), "not translated again"
+    assert two["instructions"] == "Be brief.", "a remembered message's text still counts: no JSON hint is added"
+
+
+def test_legacy_function_calls_in_a_remembered_conversation_still_pair_up() -> None:
+    legacy = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "function_call": {"name": "get_weather", "arguments": "{}"}},
+        {"role": "function", "name": "get_weather", "content": "sunny"},
+    ]
+    turns = [SharedItems(legacy), SharedItems([{"role": "user", "content": "Hi."}, *legacy])]
+    for turn in [*turns, *turns]:
+        sent = wire({"messages": turn})
+        assert sent == wire({"messages": list(turn)})
+        assert [i["type"] for i in sent["input"][-2:]] == ["function_call", "function_call_output"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(MESSAGE, min_size=1, max_size=6), st.integers(min_value=0, max_value=6))
+def test_random_remembered_conversations_translate_as_plain_ones(messages: list[Any], cut: int) -> None:
+    wire({"messages": SharedItems(messages[:cut])})  # an earlier turn of the same conversation
+    assert wire({"messages": SharedItems(messages)}) == wire({"messages": list(messages)})
+    assert wire({"messages": SharedItems(messages)}) == wire({"messages": list(messages)})
