@@ -50,10 +50,28 @@ class SharedList(list):  # type: ignore[type-arg]
     __slots__ = ()
 
 
-class SharedItems(list):  # type: ignore[type-arg]
-    """A parsed list whose items later bodies may share (see the module docstring): nobody may change them."""
+class Remembered:
+    """A remembered conversation: each item's text and the item parsed. The same object stands for the
+    conversation from turn to turn; translators keep their work on its items keyed by it, weakly, so that work
+    goes when the parser forgets the conversation."""
 
-    __slots__ = ()
+    __slots__ = ("__weakref__", "items", "size", "texts")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.items: list[Any] = []
+        self.size = 0  # characters of text
+
+
+class SharedItems(list):  # type: ignore[type-arg]
+    """A parsed list whose items later bodies may share (see the module docstring): nobody may change them.
+    ``conversation`` is the remembered conversation it was read as."""
+
+    __slots__ = ("conversation",)
+
+    def __init__(self, items: list[Any], conversation: Remembered | None = None) -> None:
+        super().__init__(items)
+        self.conversation = conversation if conversation is not None else Remembered()
 
 
 class TooDeep(Exception):
@@ -102,8 +120,7 @@ class BodyParser:
         self.growing = growing
         self.budget = budget
         self._seen: list[tuple[str, SharedList]] = []  # (text, parsed list), newest first; within MAX_DEPTH
-        # Conversations, newest first: each item's text and the item parsed (within MAX_DEPTH).
-        self._conversations: list[tuple[list[str], list[Any]]] = []
+        self._conversations: list[Remembered] = []  # newest first; items within MAX_DEPTH
 
     def forget_conversations(self) -> None:
         """Let go of the remembered conversations (when clients have gone quiet)."""
@@ -191,7 +208,8 @@ class BodyParser:
         i = _skip(text, at + 1)
         if text[i : i + 1] == "]":
             return items, i + 1, False
-        seen_texts, seen_items = self._match(text, i)
+        conversation = self._match(text, i)
+        seen_texts, seen_items = conversation.texts, conversation.items
         while True:
             n = len(items)
             part = seen_texts[n] if n < len(seen_texts) else ""
@@ -212,28 +230,28 @@ class BodyParser:
             i = after.end()
             if after.group(1) == "]":
                 break
-        if deep or not self._remember(texts, items, i - at):
+        if deep or not _SMALL_VALUE <= i - at <= self.budget:
             return items, i, deep
-        return SharedItems(items), i, False
+        conversation.texts, conversation.items, conversation.size = texts, items, i - at
+        self._remember(conversation)
+        return SharedItems(items, conversation), i, False
 
-    def _match(self, text: str, at: int) -> tuple[list[str], list[Any]]:
-        """The remembered conversation whose first item's text starts at ``at`` (it is let go: the list being
-        read replaces it), or an empty one."""
-        for n, (texts, items) in enumerate(self._conversations):
-            if text.startswith(texts[0], at):
+    def _match(self, text: str, at: int) -> Remembered:
+        """The remembered conversation whose first item's text starts at ``at`` (no longer remembered until the
+        list being read replaces its items), or a new one."""
+        for n, conversation in enumerate(self._conversations):
+            if text.startswith(conversation.texts[0], at):
                 del self._conversations[n]
-                return texts, items
-        return [], []
+                return conversation
+        return Remembered()
 
-    def _remember(self, texts: list[str], items: list[Any], size: int) -> bool:
-        """Keep a conversation as the newest, older ones as far as the budget goes; whether it was kept."""
-        if not _SMALL_VALUE <= size <= self.budget:
-            return False
-        kept = [(texts, items)]
+    def _remember(self, conversation: Remembered) -> None:
+        """Keep a conversation as the newest, and older ones as far as the budget goes."""
+        kept = [conversation]
+        size = conversation.size
         for older in self._conversations[: self.keep - 1]:
-            size += sum(map(len, older[0]))
+            size += older.size
             if size > self.budget:
                 break
             kept.append(older)
         self._conversations = kept
-        return True

@@ -25,7 +25,6 @@ from codexd.server.app import make_app
 from codexd.server.base import BODIES, AppState
 from codexd.server.deadlines import DeadlineHTTPServer
 from codexd.settings import KEYS, Settings
-from codexd.translate import recent
 from codexd.upstream.client import CONNECTION_MAX_AGE, Observer, UpstreamClient
 from codexd.upstream.ratelimits import parse_windows
 
@@ -193,12 +192,6 @@ async def serve(settings: Settings, load: Callable[[], Settings]) -> int:
 IDLE_TRIM_AFTER = 2.0  # seconds without a request before freed memory goes back to the system
 
 
-def forget_conversations() -> None:
-    """Let go of the conversations kept to save work on the next turn (their text, parsed and translated)."""
-    BODIES.forget_conversations()
-    recent.forget_conversations()
-
-
 class IdleTrim:
     """Keeps an idle codexd small. ``IDLE_TRIM_AFTER`` seconds after a burst of requests it closes the curl
     handles the burst made and gives the allocator's free memory back (a few milliseconds); after
@@ -224,7 +217,7 @@ class IdleTrim:
                 logger.debug("gave memory back after %d requests (%d curl handles closed)", state.served, handles)
         elif idle >= CONNECTION_MAX_AGE:
             self.closed_at = state.served
-            forget_conversations()
+            BODIES.forget_conversations()  # and with them, what the translators kept of them
             if state.upstream.close_idle():
                 logger.debug("closed the upstream connections after %.0f s without requests", idle)
             memory.release_free_memory()

@@ -58,16 +58,16 @@ def opt_bool(obj: dict[str, Any], key: str, path: str) -> bool | None:
     return opt(obj, key, bool, path, "a boolean")
 
 
-# The translation of each message of the last few conversations the body parser remembered: its items, its
+# The translation of each message of the conversations the body parser remembers: its items, its
 # texts and the items' JSON text.
-_PER_MESSAGE: PerItem[tuple[list[dict[str, Any]], list[str], bytes]] = PerItem(4)
+_PER_MESSAGE: PerItem[tuple[list[dict[str, Any]], list[str], bytes]] = PerItem()
 
 
 def convert_messages(messages: Any) -> Conversation:
     """Translate and validate the ``messages`` array.
 
     For a conversation the body parser remembered (``SharedItems``), a user, tool or assistant message
-    translated in one of the last few requests is not translated again, and the items come as an
+    translated in its previous turn is not translated again, and the items come as an
     ``EncodedList`` of the messages' JSON. (System and developer messages depend on where they stand, legacy
     function calls and results on the messages around them: those are translated every time.)"""
     if not isinstance(messages, list) or not messages:
@@ -77,12 +77,10 @@ def convert_messages(messages: Any) -> Conversation:
     texts: list[str] = []
     pending_legacy: list[tuple[str, str]] = []  # (call_id, name) of legacy function_calls awaiting a result
     at_start = True
-    shared = type(messages) is SharedItems
-    if shared:
-        _PER_MESSAGE.begin()
+    turn = _PER_MESSAGE.turn(messages) if type(messages) is SharedItems else None
     encoded: list[bytes] = []
     for i, msg in enumerate(messages):
-        known = _PER_MESSAGE.get(msg, None) if shared else None
+        known = turn.get(msg, None) if turn is not None else None
         if known is not None:
             at_start = False
             convo.items.extend(known[0])
@@ -92,18 +90,18 @@ def convert_messages(messages: Any) -> Conversation:
             continue
         first_item, first_text = len(convo.items), len(texts)
         _convert_one(msg, i, convo, texts, leading, pending_legacy, at_start)
-        if shared:
+        if turn is not None:
             new = convo.items[first_item:]
             known = (new, texts[first_text:], compact(new)[1:-1])
             if known[2]:
                 encoded.append(known[2])
             role = msg["role"]
             if role in ("user", "tool") or (role == "assistant" and msg.get("function_call") is None):
-                _PER_MESSAGE.put(msg, None, known)
+                turn.put(msg, None, known)
         at_start = at_start and msg["role"] in ("system", "developer")
     convo.instructions = "\n\n".join(leading)
     paired = _paired(convo.items)
-    same = shared and len(paired) == len(convo.items)
+    same = turn is not None and len(paired) == len(convo.items)
     convo.items = EncodedList(paired, b"[%s]" % b",".join(encoded)) if same else paired
     convo.texts = texts
     return convo

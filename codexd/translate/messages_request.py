@@ -143,38 +143,36 @@ def _is_billing(text: str) -> bool:
 # --- messages -----------------------------------------------------------------------------------------
 
 
-# The translation of each message of the last few conversations the body parser remembered, with its JSON text.
-_PER_MESSAGE: PerItem[tuple[list[dict[str, Any]], bytes]] = PerItem(4)
+# The translation of each message of the conversations the body parser remembers, with its JSON text.
+_PER_MESSAGE: PerItem[tuple[list[dict[str, Any]], bytes]] = PerItem()
 
 
 def _messages(value: Any, tools: Tools) -> tuple[list[dict[str, Any]], list[str]]:
     """The upstream input items, plus the texts of system messages that precede the conversation.
 
-    For a conversation the body parser remembered (``SharedItems``), a message translated in one of the last
-    few requests is not translated again, and the items come as an ``EncodedList`` of the messages' JSON."""
+    For a conversation the body parser remembered (``SharedItems``), a message translated in its previous
+    turn is not translated again, and the items come as an ``EncodedList`` of the messages' JSON."""
     if not isinstance(value, list):
         raise invalid("messages", "Input should be a valid list")
     if not value:
         raise invalid("messages", "at least one message is required")
-    shared = type(value) is SharedItems
-    if shared:
-        _PER_MESSAGE.begin()
+    turn = _PER_MESSAGE.turn(value) if type(value) is SharedItems else None
     items: list[dict[str, Any]] = []
     texts: list[bytes] = []
     leading: list[str] = []
     for i, message in enumerate(value):
-        known = _PER_MESSAGE.get(message, tools.names) if shared else None
+        known = turn.get(message, tools.names) if turn is not None else None
         if known is None:
             role = as_object(message, f"messages.{i}").get("role")
             new = _message_items(message, role, f"messages.{i}", tools, leading if not items else None)
-            known = (new, compact(new)[1:-1] if shared else b"")
-            if shared and role != "system":  # a system message's translation depends on where it is
-                _PER_MESSAGE.put(message, tools.names, known)
+            known = (new, compact(new)[1:-1] if turn is not None else b"")
+            if turn is not None and role != "system":  # a system message's translation depends on where it is
+                turn.put(message, tools.names, known)
         items.extend(known[0])
         if known[1]:
             texts.append(known[1])
     paired = _paired(items)
-    if shared and len(paired) == len(items):
+    if turn is not None and len(paired) == len(items):
         return EncodedList(paired, b"[%s]" % b",".join(texts)), leading
     return paired, leading
 

@@ -7,7 +7,8 @@ same text) is found again by identity; other values by their pickle: unlike ``==
 from ``1`` and ``1.0``; pickling an 18-tool list takes about 45 us.
 
 Clients resend the conversation too, one message or two longer each time. ``PerItem`` keeps the translation
-of each message of a conversation the body parser remembered (``SharedItems``), found by identity.
+of each message of a conversation the body parser remembered (``SharedItems``), found by identity, for as long
+as the parser remembers the conversation.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
 
-from codexd.jsonparse import SharedList
+from codexd.jsonparse import Remembered, SharedItems, SharedList
 
 T = TypeVar("T")
 
@@ -52,41 +54,38 @@ class Recent(Generic[T]):
 
 class PerItem(Generic[T]):
     """Results of translating the items of ``SharedItems`` lists (the messages of a conversation, which later
-    bodies share), found by the item's identity and an equal context (whatever else the result depends on).
-    The entries that the last ``calls`` translations used or made are kept."""
+    bodies share), kept with their conversation: each turn finds the results of the conversation's previous
+    turn by the item's identity and an equal context (whatever else a result depends on), and keeps its own
+    in their place. They are held weakly by the conversation, so they go when the body parser forgets it."""
 
-    def __init__(self, calls: int) -> None:
-        self.calls = calls
-        self._generations: list[dict[int, tuple[Any, Any, T]]] = [{}]  # newest first; id -> (item, context, result)
-        _PER_ITEM.append(self)
+    def __init__(self) -> None:
+        self._kept: WeakKeyDictionary[Remembered, dict[int, tuple[Any, Any, T]]] = WeakKeyDictionary()
 
-    def begin(self) -> None:
-        """Start translating a list: what it uses or makes is kept for ``calls`` lists."""
-        self._generations.insert(0, {})
-        del self._generations[self.calls :]
+    def turn(self, items: SharedItems) -> Turn[T]:
+        """Start translating ``items``: the previous turn's results can be had, this turn's are kept."""
+        now: dict[int, tuple[Any, Any, T]] = {}
+        before = self._kept.get(items.conversation, {})
+        self._kept[items.conversation] = now
+        return Turn(before, now)
+
+
+class Turn(Generic[T]):
+    """One translation of a remembered conversation (see ``PerItem``)."""
+
+    __slots__ = ("_before", "_now")
+
+    def __init__(self, before: dict[int, tuple[Any, Any, T]], now: dict[int, tuple[Any, Any, T]]) -> None:
+        self._before = before
+        self._now = now  # id -> (item, context, result); the item is kept, so its identity stays its own
 
     def get(self, item: Any, context: Any) -> T | None:
-        """The result kept for this very item in an equal context, or None."""
-        for generation in self._generations:
-            entry = generation.get(id(item))
-            if entry is not None and entry[0] is item and (entry[1] is context or entry[1] == context):
-                self._generations[0][id(item)] = entry
-                return entry[2]
+        """The previous turn's result for this very item in an equal context (kept for this turn too), or None."""
+        entry = self._before.get(id(item))
+        if entry is not None and entry[0] is item and (entry[1] is context or entry[1] == context):
+            self._now[id(item)] = entry
+            return entry[2]
         return None
 
     def put(self, item: Any, context: Any, result: T) -> None:
-        """Keep ``result`` for ``item`` (the item is kept too, so its identity stays its own)."""
-        self._generations[0][id(item)] = (item, context, result)
-
-    def clear(self) -> None:
-        """Let go of every result."""
-        self._generations = [{}]
-
-
-_PER_ITEM: list[PerItem[Any]] = []  # every one made, for ``forget_conversations``
-
-
-def forget_conversations() -> None:
-    """Let go of every ``PerItem``'s results (when clients have gone quiet)."""
-    for memo in _PER_ITEM:
-        memo.clear()
+        """Keep ``result`` for ``item`` with this turn."""
+        self._now[id(item)] = (item, context, result)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
 from codexd.jsonbody import EncodedList, dumps_body
-from codexd.jsonparse import SharedItems
+from codexd.jsonparse import Remembered, SharedItems
 from codexd.models import ModelMap
 from codexd.translate.chat_request import FALLBACK_INSTRUCTIONS, ChatRequest, to_responses
 
@@ -621,7 +621,8 @@ def test_a_remembered_conversation_translates_as_a_plain_one_and_its_messages_on
         {"role": "tool", "tool_call_id": "c1", "content": "contents"},
     ]
     first = SharedItems(opening)
-    later = SharedItems([*first, {"role": "assistant", "content": "Done."}, {"role": "user", "content": "Thanks."}])
+    more = [{"role": "assistant", "content": "Done."}, {"role": "user", "content": "Thanks."}]
+    later = SharedItems([*first, *more], first.conversation)
     fmt = {"response_format": {"type": "json_object"}}
     one, two = upstream({"messages": first, **fmt}), upstream({"messages": later, **fmt})
     assert wire({"messages": later, **fmt}) == wire({"messages": list(later), **fmt})
@@ -637,7 +638,9 @@ def test_legacy_function_calls_in_a_remembered_conversation_still_pair_up() -> N
         {"role": "assistant", "content": None, "function_call": {"name": "get_weather", "arguments": "{}"}},
         {"role": "function", "name": "get_weather", "content": "sunny"},
     ]
-    turns = [SharedItems(legacy), SharedItems([{"role": "user", "content": "Hi."}, *legacy])]
+    conversation = Remembered()
+    longer = [{"role": "user", "content": "Hi."}, *legacy]
+    turns = [SharedItems(legacy, conversation), SharedItems(longer, conversation)]
     for turn in [*turns, *turns]:
         sent = wire({"messages": turn})
         assert sent == wire({"messages": list(turn)})
@@ -647,6 +650,7 @@ def test_legacy_function_calls_in_a_remembered_conversation_still_pair_up() -> N
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(MESSAGE, min_size=1, max_size=6), st.integers(min_value=0, max_value=6))
 def test_random_remembered_conversations_translate_as_plain_ones(messages: list[Any], cut: int) -> None:
-    wire({"messages": SharedItems(messages[:cut])})  # an earlier turn of the same conversation
-    assert wire({"messages": SharedItems(messages)}) == wire({"messages": list(messages)})
-    assert wire({"messages": SharedItems(messages)}) == wire({"messages": list(messages)})
+    conversation = Remembered()
+    wire({"messages": SharedItems(messages[:cut], conversation)})  # an earlier turn of the same conversation
+    assert wire({"messages": SharedItems(messages, conversation)}) == wire({"messages": list(messages)})
+    assert wire({"messages": SharedItems(messages, conversation)}) == wire({"messages": list(messages)})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
 from codexd.jsonbody import EncodedList, dumps_body
-from codexd.jsonparse import SharedItems
+from codexd.jsonparse import BodyParser, Remembered, SharedItems
 from codexd.models import ModelMap
 from codexd.translate import thinking_signature
 from codexd.translate.messages_request import MessagesRequest, to_responses
@@ -707,9 +709,9 @@ def test_random_top_level_fields_raise_nothing_but_codexd_errors(field: str, val
 # --- conversations the body parser remembered ----------------------------------------------------------
 
 
-def remembered(*messages: dict[str, Any]) -> SharedItems:
+def remembered(*messages: dict[str, Any], after: SharedItems | None = None) -> SharedItems:
     """Messages as the body parser hands over a remembered conversation (later bodies share the objects)."""
-    return SharedItems(messages)
+    return SharedItems(list(messages), after.conversation if after is not None else None)
 
 
 def sent(messages: list[Any], **fields: Any) -> dict[str, Any]:
@@ -725,7 +727,7 @@ def wire(out: MessagesRequest) -> Any:
 def test_a_remembered_conversation_translates_as_a_plain_one_and_its_messages_only_once() -> None:
     first = [user("Read it."), assistant([{"type": "text", "text": "Reading."}, tool_use("t1")])]
     turn1 = remembered(*first, user([tool_result("t1", "contents")]))
-    turn2 = remembered(*turn1, assistant([tool_use("t2", "Grep")]), user([tool_result("t2", "found")]))
+    turn2 = remembered(*turn1, assistant([tool_use("t2", "Grep")]), user([tool_result("t2", "found")]), after=turn1)
     out1, out2 = translate(sent(turn1)), translate(sent(turn2))
     assert wire(out1) == json.loads(dumps_body(upstream(request(*list(turn1)))))
     assert wire(out2) == json.loads(dumps_body(upstream(request(*list(turn2)))))
@@ -750,8 +752,9 @@ def test_a_remembered_message_follows_a_changed_tool_list() -> None:
 def test_a_remembered_system_message_translates_for_where_it_stands() -> None:
     note = {"role": "system", "content": "Be brief."}
     hello = user("Hello.")
-    leading = translate(sent(remembered(note, hello)))
-    later = translate(sent(remembered(hello, note)))
+    first = remembered(note, hello)
+    leading = translate(sent(first))
+    later = translate(sent(remembered(hello, note, after=first)))
     assert "Be brief." in leading.body["instructions"] and len(leading.body["input"]) == 1
     assert later.body["input"][1]["role"] == "developer"
 
@@ -778,6 +781,21 @@ def test_random_remembered_conversations_translate_as_plain_ones(messages: list[
         except CodexdError as err:
             return err.param, str(err)
 
-    result(SharedItems(messages[:cut]))  # an earlier turn of the same conversation
-    assert result(SharedItems(messages)) == result(list(messages))
-    assert result(SharedItems(messages)) == result(list(messages))
+    conversation = Remembered()
+    result(SharedItems(messages[:cut], conversation))  # an earlier turn of the same conversation
+    assert result(SharedItems(messages, conversation)) == result(list(messages))
+    assert result(SharedItems(messages, conversation)) == result(list(messages))
+
+
+def test_a_forgotten_conversation_takes_its_translations_with_it() -> None:
+    parser = BodyParser()
+    raw = json.dumps(request(*[user(f"Question {n}: " + "words " * 60) for n in range(30)])).encode()
+    body = parser.parse(raw)
+    first = translate(body).body["input"]
+    conversation = weakref.ref(body["messages"].conversation)
+    assert translate(parser.parse(raw)).body["input"][0] is first[0], "the second turn reuses the first's work"
+    parser.forget_conversations()
+    del body
+    gc.collect()
+    assert conversation() is None, "nothing else holds the conversation, or what was kept of it"
+    assert translate(parser.parse(raw)).body["input"][0] is not first[0]
