@@ -7,7 +7,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,11 @@ class Target:
     marker: bytes
     headers: dict[str, str] = field(default_factory=dict)
     ca_certs: str | None = None
+    turns: Iterator[bytes] | None = None  # bodies sent one a request instead of ``body`` (a conversation's turns)
+
+    def next_body(self) -> bytes:
+        """The body of the next request."""
+        return self.body if self.turns is None else next(self.turns)
 
 
 @dataclass
@@ -79,7 +84,7 @@ async def stream(
     request = HTTPRequest(
         target.url,
         method="POST",
-        body=target.body,
+        body=target.next_body(),
         headers={"Content-Type": "application/json", "Accept": "text/event-stream", **target.headers},
         streaming_callback=on_chunk,
         header_callback=on_header,

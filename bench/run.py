@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import sys
@@ -109,6 +110,9 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
         upstream = json.loads(ctx.targets[LARGE_DIRECT].body)
         echo = {"instructions": upstream["instructions"], "tools": upstream["tools"]}  # the backend echoes them
         out["ttft"].append(await phases.ttft(ctx, LARGE, args.requests, 1, direct_name=LARGE_DIRECT, echo=echo))
+        upstream = json.loads(ctx.targets[TURNS_DIRECT].body)
+        echo = {"instructions": upstream["instructions"], "tools": upstream["tools"]}
+        out["ttft"].append(await phases.ttft(ctx, TURNS, args.requests, 1, direct_name=TURNS_DIRECT, echo=echo))
     out["rss_timeline"].append(("ttft", rss_kib(ctx.pid)))
     # Requests 32 at a time before any larger burst: this RSS shows what requests leave behind, not the
     # high-water mark of the bursts that follow (which get their own rows).
@@ -132,31 +136,64 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
         out["rss_timeline"].append(("rest", out["rest"]["rss_kib"]))
 
 
-LARGE = "messages 80 KB"  # a Claude Code-sized request (``claude_code_body``)
+LARGE = "messages 80 KB"  # a Claude Code-sized request (``claude_code_body``), the same every time
 LARGE_DIRECT = "direct 80 KB"
+TURNS = "messages 80 KB, turns"  # two turns of such a conversation in alternation (``conversation_turns``)
+TURNS_DIRECT = "direct 80 KB, turns"
 
 
 def large_targets(codexd_url: str, direct: Target) -> dict[str, Target]:
-    """The Claude Code-sized Messages request through codexd, and the body codexd makes of it sent directly."""
+    """The Claude Code-sized Messages request through codexd, and the body codexd makes of it sent directly;
+    the same for two turns of a conversation sent in alternation."""
+    body = claude_code_body()
+    turns = conversation_turns()
+    return {
+        LARGE: Target(LARGE, f"{codexd_url}/v1/messages", json.dumps(body).encode(), b'"text_delta"'),
+        LARGE_DIRECT: _direct(LARGE_DIRECT, direct, [body]),
+        TURNS: Target(
+            TURNS,
+            f"{codexd_url}/v1/messages",
+            json.dumps(turns[0]).encode(),
+            b'"text_delta"',
+            turns=itertools.cycle([json.dumps(turn).encode() for turn in turns]),
+        ),
+        TURNS_DIRECT: _direct(TURNS_DIRECT, direct, turns),
+    }
+
+
+def conversation_turns() -> list[dict[str, Any]]:
+    """Two turns of a Claude Code conversation, about 80 KB: the second has one more tool call and its result,
+    and Claude Code's cache mark moves to its last message. Sent in alternation, each request finds the other's
+    messages remembered but one to three (a real session's next turn brings two or three new ones)."""
+    longer = claude_code_body(turns=13)
+    shorter = {**longer, "messages": longer["messages"][:-2]}
+    turns = json.loads(json.dumps([shorter, longer]))  # copies: each gets its own mark
+    for turn in turns:
+        turn["messages"][-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}
+    return turns
+
+
+def _direct(name: str, direct: Target, bodies: list[dict[str, Any]]) -> Target:
+    """The upstream body codexd makes of each of ``bodies``, sent straight to the fake, one a request in turn."""
     from codexd.models import ModelMap
     from codexd.settings import Settings
     from codexd.translate.messages_request import to_responses
 
-    body = claude_code_body()
     defaults = Settings()
-    upstream = to_responses(
-        json.loads(json.dumps(body)),
-        models=ModelMap(defaults.default_model, defaults.small_model, defaults.aliases),
-        instructions=defaults.instructions,
-        default_effort=defaults.reasoning_effort,
-        session_id=None,
-    ).body
-    return {
-        LARGE: Target(LARGE, f"{codexd_url}/v1/messages", json.dumps(body).encode(), b'"text_delta"'),
-        LARGE_DIRECT: Target(
-            LARGE_DIRECT, direct.url, json.dumps(upstream).encode(), direct.marker, direct.headers, direct.ca_certs
-        ),
-    }
+    upstream = [
+        json.dumps(
+            to_responses(
+                json.loads(json.dumps(body)),
+                models=ModelMap(defaults.default_model, defaults.small_model, defaults.aliases),
+                instructions=defaults.instructions,
+                default_effort=defaults.reasoning_effort,
+                session_id=None,
+            ).body
+        ).encode()
+        for body in bodies
+    ]
+    turns = itertools.cycle(upstream) if len(upstream) > 1 else None
+    return Target(name, direct.url, upstream[0], direct.marker, direct.headers, direct.ca_certs, turns)
 
 
 def start_floors(direct: Target, fake_port: int, started: list[Any]) -> dict[str, tuple[Target, int]]:

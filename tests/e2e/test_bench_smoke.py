@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.client import Target
 from codexd.allocator import has_glibc
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,6 +60,8 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
     assert _number(data["startup"]["idle_rss_kib"]) and data["startup"]["idle_rss_kib"] > 0
     endpoints = {t["endpoint"] for t in data["ttft"]}
     assert {"chat", "responses"} <= endpoints
+    if data["messages_available"]:
+        assert {"messages 80 KB", "messages 80 KB, turns"} <= endpoints
     assert data["first_delay_s"] == 0.02
     for t in data["ttft"]:
         assert t["codexd"]["errors"] == 0 and t["direct"]["errors"] == 0, t
@@ -114,3 +117,20 @@ def test_pin_refuses_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     with pytest.raises(RuntimeError, match="two CPUs"):
         pin_cpus([os.getpid()], [])
+
+
+def test_the_turns_row_sends_two_turns_of_one_conversation_in_alternation() -> None:
+    from bench.run import TURNS, TURNS_DIRECT, conversation_turns, large_targets
+
+    shorter, longer = conversation_turns()
+    assert len(longer["messages"]) == len(shorter["messages"]) + 2
+    assert {k: v for k, v in shorter.items() if k != "messages"} == {k: v for k, v in longer.items() if k != "messages"}
+    assert shorter["messages"][:-1] == longer["messages"][:-3], "the same conversation up to the moved mark"
+    marked = [m for m in longer["messages"] if "cache_control" in json.dumps(m)]
+    assert marked == [longer["messages"][-1]], "Claude Code marks the newest message"
+    direct = Target("direct", "https://127.0.0.1:1/backend-api/codex/responses", b"{}", b"delta")
+    targets = large_targets("http://127.0.0.1:2", direct)
+    sent = [json.loads(targets[TURNS].next_body()) for _ in range(4)]
+    assert sent == [shorter, longer, shorter, longer]
+    upstream = [json.loads(targets[TURNS_DIRECT].next_body()) for _ in range(4)]
+    assert len(upstream[1]["input"]) > len(upstream[0]["input"]) and upstream[2] == upstream[0]
