@@ -35,6 +35,17 @@ class EncodedList(list):  # type: ignore[type-arg]
         return len(self) == len(self._items) and all(map(operator.is_, self, self._items))
 
 
+def inner(items: list[Any]) -> bytes:
+    """The JSON text of ``items`` as it stands inside a list, without the brackets: a piece for ``joined``."""
+    return compact(items)[1:-1]
+
+
+def joined(items: list[Any], pieces: Iterable[bytes]) -> EncodedList:
+    """``items`` with their JSON text put together from ``pieces``, the ``inner`` texts of consecutive runs of
+    them, in order (empty pieces, runs of no items, are skipped)."""
+    return EncodedList(items, b"[%s]" % b",".join(piece for piece in pieces if piece))
+
+
 def dumps_body(body: dict[str, Any]) -> bytes:
     """``compact(body)``, with the text of each intact ``EncodedList`` at its top level spliced in (those
     keys come last; a JSON object's order carries no meaning)."""

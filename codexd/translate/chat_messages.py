@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from codexd.errors import bad_request
-from codexd.jsonbody import EncodedList, compact
+from codexd.jsonbody import inner, joined
 from codexd.jsonparse import SharedItems
 from codexd.translate.recent import PerItem
 
@@ -85,16 +85,14 @@ def convert_messages(messages: Any) -> Conversation:
             at_start = False
             convo.items.extend(known[0])
             texts.extend(known[1])
-            if known[2]:
-                encoded.append(known[2])
+            encoded.append(known[2])
             continue
         first_item, first_text = len(convo.items), len(texts)
         _convert_one(msg, i, convo, texts, leading, pending_legacy, at_start)
         if turn is not None:
             new = convo.items[first_item:]
-            known = (new, texts[first_text:], compact(new)[1:-1])
-            if known[2]:
-                encoded.append(known[2])
+            known = (new, texts[first_text:], inner(new))
+            encoded.append(known[2])
             role = msg["role"]
             if role in ("user", "tool") or (role == "assistant" and msg.get("function_call") is None):
                 turn.put(msg, None, known)
@@ -102,7 +100,7 @@ def convert_messages(messages: Any) -> Conversation:
     convo.instructions = "\n\n".join(leading)
     paired = _paired(convo.items)
     same = turn is not None and len(paired) == len(convo.items)
-    convo.items = EncodedList(paired, b"[%s]" % b",".join(encoded)) if same else paired
+    convo.items = joined(paired, encoded) if same else paired
     convo.texts = texts
     return convo
 

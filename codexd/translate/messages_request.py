@@ -17,7 +17,7 @@ from typing import Any
 
 from codexd.dialects.anthropic import as_object, invalid, optional, required_str
 from codexd.errors import bad_request
-from codexd.jsonbody import EncodedList, compact
+from codexd.jsonbody import inner, joined
 from codexd.jsonparse import SharedItems
 from codexd.models import ModelMap
 from codexd.translate import thinking_signature
@@ -158,22 +158,21 @@ def _messages(value: Any, tools: Tools) -> tuple[list[dict[str, Any]], list[str]
         raise invalid("messages", "at least one message is required")
     turn = _PER_MESSAGE.turn(value) if type(value) is SharedItems else None
     items: list[dict[str, Any]] = []
-    texts: list[bytes] = []
+    encoded: list[bytes] = []  # each message's items as JSON (a remembered conversation only)
     leading: list[str] = []
     for i, message in enumerate(value):
         known = turn.get(message, tools.names) if turn is not None else None
         if known is None:
             role = as_object(message, f"messages.{i}").get("role")
             new = _message_items(message, role, f"messages.{i}", tools, leading if not items else None)
-            known = (new, compact(new)[1:-1] if turn is not None else b"")
+            known = (new, inner(new) if turn is not None else b"")
             if turn is not None and role != "system":  # a system message's translation depends on where it is
                 turn.put(message, tools.names, known)
         items.extend(known[0])
-        if known[1]:
-            texts.append(known[1])
+        encoded.append(known[1])
     paired = _paired(items)
     if turn is not None and len(paired) == len(items):
-        return EncodedList(paired, b"[%s]" % b",".join(texts)), leading
+        return joined(paired, encoded), leading
     return paired, leading
 
 
