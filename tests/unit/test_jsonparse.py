@@ -304,3 +304,86 @@ def test_forgotten_conversations_are_read_anew() -> None:
     first = parser.parse(raw)["messages"]
     parser.forget_conversations()
     assert parser.parse(raw)["messages"][1] is not first[1]
+
+
+# --- the settled part of a conversation, compared in pieces -----------------------------------------------
+
+
+def settled(parser: BodyParser, raw: bytes) -> Any:
+    """The messages ``parser`` reads in ``raw``; when it remembers them (2 KiB or more), their text is cut as
+    the conversation says: the pieces and the rest are the list's text, each item's place in it its text."""
+    messages = parser.parse(raw)["messages"]
+    if type(messages) is not SharedItems:
+        assert len(json.dumps(messages)) < 3000
+        return messages
+    conversation = messages.conversation
+    text = raw.decode()
+    first = text.index("[", text.index('"messages"')) + 1
+    first += len(text[first:]) - len(text[first:].lstrip())
+    whole = "".join(conversation.pieces) + conversation.rest
+    assert text.startswith(whole, first) and text[first + len(whole) :].lstrip().startswith("]")
+    assert conversation.bounds == sorted(set(conversation.bounds)) and conversation.bounds[-1] < len(messages)
+    for n, message in enumerate(messages):
+        assert json.loads(conversation.text(n)) == message
+    return messages
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    messages=st.lists(json_values, min_size=1, max_size=8),
+    later=st.lists(json_values, max_size=3),
+    changed=st.integers(min_value=0, max_value=10),
+    style=styles,
+    piece=st.sampled_from([1, 40, 200, 16 * 1024]),
+    unsettled=st.integers(min_value=0, max_value=4),
+)
+def test_conversations_cut_in_pieces_parse_as_json_loads_parses_them(
+    messages: list[Any], later: list[Any], changed: int, style: dict[str, Any], piece: int, unsettled: int
+) -> None:
+    parser = BodyParser(piece=piece, unsettled=unsettled)
+    padded = ["p" * 3000, *messages]  # large enough to be remembered
+    turns = [padded, [*padded, *later], [*padded, *later]]
+    edited = list(turns[1])
+    edited[changed % len(edited)] = {"edited": later}
+    turns += [edited, [*edited, 1], [*edited, 12], padded[:-1], padded]
+    for sent in turns:
+        raw = json.dumps({"messages": sent, "padding": "p" * 9000}, **style).encode()
+        assert settled(parser, raw) == json.loads(raw)["messages"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    style=styles,
+    cut=st.integers(min_value=0),
+    junk=st.sampled_from(["", "]", "}", ",", '"', "x", " 1", "[", ", ]"]),
+    piece=st.sampled_from([1, 300, 2000]),
+)
+def test_broken_turns_of_a_conversation_in_pieces_fail_or_succeed_exactly_as_json_loads(
+    style: dict[str, Any], cut: int, junk: str, piece: int
+) -> None:
+    raw = json.dumps({"messages": conversation(8), "system": "x" * 9000}, **style).encode()
+    parser = BodyParser(piece=piece, unsettled=1)
+    parser.parse(raw)
+    parser.parse(raw)
+    at = cut % (len(raw) + 1)
+    broken = raw[:at] + junk.encode() + raw[at + len(junk) :]
+    assert outcome(parser.parse, broken) == outcome(json.loads, broken)
+    assert parser.parse(raw) == json.loads(raw), "what was remembered is intact"
+
+
+def test_a_long_session_keeps_all_but_its_newest_messages_in_pieces_and_shares_them() -> None:
+    parser = BodyParser(piece=2000)
+    sent = marked(conversation(40))  # about 25 KB of messages
+    first = settled(parser, chat(sent))
+    conversation_ = first.conversation
+    assert len(conversation_.pieces) >= 10 and len(first) - 12 <= conversation_.bounds[-1] <= len(first) - 4
+    sent = marked(conversation(41))  # the next turn: two more messages, the mark moved
+    again = settled(parser, chat(sent))
+    assert again == sent and again.conversation is conversation_
+    assert all(again[n] is first[n] for n in range(len(first) - 1)), "the pieces' messages and the unsettled ones"
+    assert again[len(first) - 1] is not first[len(first) - 1], "the message that lost its mark is read anew"
+    middle = json.loads(json.dumps(sent))
+    middle[7]["content"][0]["content"] = "changed"  # a piece no longer matches: item by item from there
+    third = settled(parser, chat(middle))
+    assert third == middle and third[6] is again[6] and third[7] is not again[7] and third[8] is again[8]
+    assert settled(parser, chat(middle))[7] is third[7], "and the pieces are cut anew"
