@@ -43,7 +43,7 @@ def inner(items: list[Any]) -> bytes:
 def joined(items: list[Any], pieces: Iterable[bytes]) -> EncodedList:
     """``items`` with their JSON text put together from ``pieces``, the ``inner`` texts of consecutive runs of
     them, in order (empty pieces, runs of no items, are skipped)."""
-    return EncodedList(items, b"[%s]" % b",".join(piece for piece in pieces if piece))
+    return EncodedList(items, b"[%s]" % b",".join(filter(None, pieces)))
 
 
 def dumps_body(body: dict[str, Any]) -> bytes:

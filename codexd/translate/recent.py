@@ -8,13 +8,16 @@ from ``1`` and ``1.0``; pickling an 18-tool list takes about 45 us.
 
 Clients resend the conversation too, one message or two longer each time. ``PerItem`` keeps the translation
 of each message of a conversation the body parser remembered (``SharedItems``), found by identity, for as long
-as the parser remembers the conversation.
+as the parser remembers the conversation. ``Resumable`` keeps a translator's whole state at the end of a
+conversation's last turn, so that the next turn takes the part it shares with that one in one step.
 """
 
 from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
+from itertools import compress, count
+from operator import is_not
 from typing import Any, Generic, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -89,3 +92,29 @@ class Turn(Generic[T]):
     def put(self, item: Any, context: Any, result: T) -> None:
         """Keep ``result`` for ``item`` with this turn."""
         self._now[id(item)] = (item, context, result)
+
+
+S = TypeVar("S")
+
+
+class Resumable(Generic[S]):
+    """Where a translator's work on each remembered conversation stood at the end of its last turn (a state it
+    defines), so that the next turn resumes after the messages it shares with that one instead of going over
+    all of them. Held weakly by the conversation, so it goes when the body parser forgets it."""
+
+    def __init__(self) -> None:
+        self._kept: WeakKeyDictionary[Remembered, tuple[list[Any], S]] = WeakKeyDictionary()
+
+    def resume(self, items: SharedItems) -> tuple[S | None, int]:
+        """The state kept for ``items``' conversation (None when there is none) and how many leading items
+        ``items`` shares with the turn it was kept for: the same objects, in the same places."""
+        kept = self._kept.get(items.conversation)
+        if kept is None:
+            return None, 0
+        before, state = kept
+        # The first place holding another object, found without a Python loop (about 15 us for 800 items).
+        return state, next(compress(count(), map(is_not, items, before)), min(len(items), len(before)))
+
+    def keep(self, items: SharedItems, state: S) -> None:
+        """Keep the state after translating ``items`` (it replaces the previous turn's)."""
+        self._kept[items.conversation] = (list(items), state)  # a plain list: no way back to the key

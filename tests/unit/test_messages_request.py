@@ -799,3 +799,47 @@ def test_a_forgotten_conversation_takes_its_translations_with_it() -> None:
     gc.collect()
     assert conversation() is None, "nothing else holds the conversation, or what was kept of it"
     assert translate(parser.parse(raw)).body["input"][0] is not first[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_MESSAGE, min_size=1, max_size=8),
+    st.lists(_MESSAGE, max_size=3),
+    st.integers(min_value=0, max_value=8),
+    st.integers(min_value=0, max_value=10),
+)
+def test_each_turn_resumed_from_the_one_before_translates_as_a_plain_one(
+    messages: list[Any], more: list[Any], cut: int, changed: int
+) -> None:
+    def result(value: list[Any]) -> Any:
+        try:
+            return wire(to_responses({**_BASE, "messages": value}, models=MODELS, instructions="x"))
+        except CodexdError as err:
+            return err.param, str(err)
+
+    grown = [*messages, *more]
+    at = changed % len(grown)
+    copied = [*grown[:at], json.loads(json.dumps(grown[at])), *grown[at + 1 :]]  # equal, but not the same object
+    replaced = [*grown[:at], *more[:1], *grown[at + 1 :]]
+    conversation = Remembered()
+    for turn in [messages[:cut], messages, grown, copied, replaced, grown[:cut], grown, grown]:
+        assert result(SharedItems(turn, conversation)) == result(list(turn))
+
+
+def test_a_call_still_unanswered_a_turn_later_is_still_dropped() -> None:
+    asked = remembered(user("Go."), assistant([{"type": "text", "text": "Reading."}, tool_use("t1")]))
+    later = remembered(*asked, user("Never mind."), after=asked)
+    answered = remembered(*asked, user([tool_result("t1", "done")]), after=asked)
+    for turn in (asked, later, answered, later):
+        assert wire(translate(sent(turn))) == json.loads(dumps_body(upstream(request(*list(turn)))))
+    assert [i["type"] for i in wire(translate(sent(later)))["input"]] == ["message", "message", "message"]
+
+
+def test_system_messages_before_the_first_item_stay_instructions_in_later_turns() -> None:
+    first = remembered({"role": "system", "content": "Be brief."}, {"role": "system", "content": "Use tabs."})
+    second = remembered(*first, {"role": "system", "content": "No emoji."}, user("Hi."), after=first)
+    third = remembered(*second, assistant("Hello."), user("Bye."), after=second)
+    for turn in (first, second, third):
+        out = translate(sent(turn))
+        assert wire(out) == json.loads(dumps_body(upstream(request(*list(turn)))))
+    assert "No emoji." in out.body["instructions"] and len(out.body["input"]) == 3
