@@ -157,6 +157,10 @@ class _Progress:
     encoded: list[bytes] = field(default_factory=list)  # per message: the JSON text of its items
     leading: list[str] = field(default_factory=list)  # the system texts before the first item
 
+    def fits(self, names: dict[str, str]) -> bool:
+        """Whether its messages' items hold for these tool names (the same map, or an equal one)."""
+        return self.names is names or self.names == names
+
     def resumed(self, same: int, names: dict[str, str]) -> _Progress:
         """A new progress holding the first ``same`` messages of this one, or fewer: up to the last message
         after which every call had its output (the pairing goes on from there); none when the tools' names
@@ -165,7 +169,7 @@ class _Progress:
         same = min(same, len(self.ends))
         while same and not self.closed[same - 1]:
             same -= 1
-        if not same or not self.ends[same - 1] or not (self.names is names or self.names == names):
+        if not same or not self.ends[same - 1] or not self.fits(names):
             return _Progress(names)
         return _Progress(
             names,
@@ -206,7 +210,7 @@ def _remembered_messages(value: SharedItems, tools: Tools) -> tuple[list[dict[st
     """``_messages`` for a remembered conversation."""
     before, same = _PROGRESS.resume(value)
     now = before.resumed(same, tools.names) if before is not None else _Progress(tools.names)
-    reuse = before.done if before is not None and (before.names is now.names or before.names == now.names) else []
+    reuse = before.done if before is not None and before.fits(tools.names) else []
     # The calls and outputs of the messages this turn adds, and those of them without a partner: the messages
     # taken over are closed (every call has its output), so the whole is when these are.
     calls: set[str] = set()
