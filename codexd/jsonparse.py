@@ -12,7 +12,7 @@ Clients also resend the whole conversation (``messages``; ``input`` on ``/v1/res
 with a message or two more at the end and small changes near it (Claude Code moves its cache marks to the
 newest messages). Such a list is read one item at a time: an item whose text is the text of the item at the
 same place in a remembered conversation is that item, the same object, not parsed again, and the translators
-find their work on it by identity (``translate/recent.py``). The list itself is a new ``SharedItems`` each
+find their work on it by identity (``translate/progress.py``). The list itself is a new ``SharedItems`` each
 time; nobody may change the items it holds. Comparing item by item still cost about 0.8 us an item (0.6 ms
 for a 650 KB session of 800 messages), so the settled part of a conversation (all but its newest items) is
 kept in pieces of at least ``_PIECE`` characters, each compared whole: one comparison of memory for the part

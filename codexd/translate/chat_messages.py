@@ -9,13 +9,14 @@ raises ``bad_request`` with its JSON path.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, TypeVar
 
 from codexd.errors import bad_request
-from codexd.jsonbody import inner, joined
 from codexd.jsonparse import SharedItems
-from codexd.translate.recent import PerItem
+from codexd.translate.progress import Progress, Resumable
 
 T = TypeVar("T")
 
@@ -26,16 +27,16 @@ _URL_PREFIXES = ("data:", "https://", "http://")
 
 @dataclass
 class Conversation:
-    """The translated messages: joined leading instructions, input items, and all text (for hints)."""
+    """The translated messages: joined leading instructions, input items, and each message's texts (for hints)."""
 
     instructions: str = ""
     items: list[dict[str, Any]] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
+    texts: list[Sequence[str]] = field(default_factory=list)
 
     @property
     def all_text(self) -> str:
         """Every message's text, joined (only the JSON-mode check reads it)."""
-        return "\n".join(self.texts)
+        return "\n".join(chain.from_iterable(self.texts))
 
 
 def opt(obj: dict[str, Any], key: str, typ: type[T], path: str, what: str) -> T | None:
@@ -58,63 +59,49 @@ def opt_bool(obj: dict[str, Any], key: str, path: str) -> bool | None:
     return opt(obj, key, bool, path, "a boolean")
 
 
-# The translation of each message of the conversations the body parser remembers: its items, its
-# texts and the items' JSON text.
-_PER_MESSAGE: PerItem[tuple[list[dict[str, Any]], list[str], bytes]] = PerItem()
+# Each remembered conversation's translation as its last turn left it.
+_PROGRESS = Resumable()
 
 
 def convert_messages(messages: Any) -> Conversation:
     """Translate and validate the ``messages`` array.
 
-    For a conversation the body parser remembered (``SharedItems``), a user, tool or assistant message
-    translated in its previous turn is not translated again, and the items come as an
-    ``EncodedList`` of the messages' JSON. (System and developer messages depend on where they stand, legacy
-    function calls and results on the messages around them: those are translated every time.)"""
+    For a conversation the body parser remembered (``SharedItems``), the messages it shares with its previous
+    turn are taken as translated then, in one step, and so is any other user, tool or assistant message
+    translated then (system and developer messages depend on where they stand, legacy function calls and
+    results on the messages around them: those are translated every time); the items come as an
+    ``EncodedList`` of the messages' JSON."""
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array.", param="messages")
-    convo = Conversation()
-    leading: list[str] = []
-    texts: list[str] = []
+    remembered = type(messages) is SharedItems
+    now = _PROGRESS.start(messages, None) if remembered else Progress(None, encode=False)
     pending_legacy: list[tuple[str, str]] = []  # (call_id, name) of legacy function_calls awaiting a result
-    at_start = True
-    turn = _PER_MESSAGE.turn(messages) if type(messages) is SharedItems else None
-    encoded: list[bytes] = []
-    for i, msg in enumerate(messages):
-        known = turn.get(msg, None) if turn is not None else None
-        if known is not None:
-            at_start = False
-            convo.items.extend(known[0])
-            texts.extend(known[1])
-            encoded.append(known[2])
-            continue
-        first_item, first_text = len(convo.items), len(texts)
-        _convert_one(msg, i, convo, texts, leading, pending_legacy, at_start)
-        if turn is not None:
-            new = convo.items[first_item:]
-            known = (new, texts[first_text:], inner(new))
-            encoded.append(known[2])
+    at_start = not now.done  # only system and developer messages so far
+    for i in range(len(now.done), len(messages)):
+        msg = messages[i]
+        if not now.take(msg, settled=not pending_legacy):
+            items: list[dict[str, Any]] = []
+            texts: list[str] = []
+            _convert_one(msg, i, items, texts, now.leading, pending_legacy, at_start)
             role = msg["role"]
-            if role in ("user", "tool") or (role == "assistant" and msg.get("function_call") is None):
-                turn.put(msg, None, known)
+            again = role in ("system", "developer", "function") or msg.get("function_call") is not None
+            now.add(msg, items, texts, again=again, settled=not pending_legacy)
         at_start = at_start and msg["role"] in ("system", "developer")
-    convo.instructions = "\n\n".join(leading)
-    paired = _paired(convo.items)
-    same = turn is not None and len(paired) == len(convo.items)
-    convo.items = joined(paired, encoded) if same else paired
-    convo.texts = texts
-    return convo
+    if remembered:
+        _PROGRESS.keep(messages, now)
+    return Conversation("\n\n".join(now.leading), now.upstream(_paired), now.texts)
 
 
 def _convert_one(
     msg: Any,
     i: int,
-    convo: Conversation,
+    items: list[dict[str, Any]],
     texts: list[str],
     leading: list[str],
     pending_legacy: list[tuple[str, str]],
     at_start: bool,
 ) -> None:
-    """Translate message ``i``: its items go to ``convo.items``, its texts to ``texts``; leading system text
+    """Translate message ``i``: its items go to ``items``, its texts to ``texts``; leading system text
     (``at_start``) to ``leading``."""
     path = f"messages[{i}]"
     if not isinstance(msg, dict):
@@ -129,26 +116,26 @@ def _convert_one(
             leading.extend(p for p in parts if p)
         elif parts:
             content = [{"type": "input_text", "text": p} for p in parts]
-            convo.items.append({"type": "message", "role": "developer", "content": content})
+            items.append({"type": "message", "role": "developer", "content": content})
     elif role == "user":
         content = _user_content(msg.get("content"), f"{path}.content", texts)
         if content:
-            convo.items.append({"type": "message", "role": "user", "content": content})
+            items.append({"type": "message", "role": "user", "content": content})
     elif role == "assistant":
-        convo.items.extend(_assistant(msg, i, texts, pending_legacy))
+        items.extend(_assistant(msg, i, texts, pending_legacy))
     elif role == "tool":
         call_id = msg.get("tool_call_id")
         if not isinstance(call_id, str) or not call_id:
             raise bad_request("A tool message needs a 'tool_call_id'.", param=f"{path}.tool_call_id")
         output = "".join(_text_parts(msg.get("content"), f"{path}.content", allow_null=True))
-        convo.items.append({"type": "function_call_output", "call_id": call_id, "output": output})
+        items.append({"type": "function_call_output", "call_id": call_id, "output": output})
     else:  # legacy role "function": answers the oldest pending legacy call, by name when possible
         name = opt_str(msg, "name", f"{path}.name")
         output = "".join(_text_parts(msg.get("content"), f"{path}.content", allow_null=True))
         match = next((p for p in pending_legacy if p[1] == name), pending_legacy[0] if pending_legacy else None)
         if match is not None:
             pending_legacy.remove(match)
-            convo.items.append({"type": "function_call_output", "call_id": match[0], "output": output})
+            items.append({"type": "function_call_output", "call_id": match[0], "output": output})
 
 
 def _text_parts(content: Any, path: str, *, allow_null: bool) -> list[str]:

@@ -12,17 +12,16 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from codexd.dialects.anthropic import as_object, invalid, optional, required_str
 from codexd.errors import bad_request
-from codexd.jsonbody import inner, joined
 from codexd.jsonparse import SharedItems
 from codexd.models import ModelMap
 from codexd.translate import thinking_signature
 from codexd.translate.messages_tools import Tools, clean_schema, parse_tools, tool_choice
-from codexd.translate.recent import Resumable
+from codexd.translate.progress import Progress, Resumable
 
 _BILLING_PREFIX = "x-anthropic-billing-header:"
 _BUDGET_EFFORT = ((512, "minimal"), (1024, "low"), (8192, "medium"), (24576, "high"))
@@ -143,113 +142,31 @@ def _is_billing(text: str) -> bool:
 # --- messages -----------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Progress:
-    """A remembered conversation translated message by message: what the next turn resumes from."""
-
-    names: dict[str, str]  # ``tools.names``: every message's items depend on it
-    # Per message: it, its items and their JSON text; None for a system message, whose form depends on its place.
-    done: list[tuple[Any, list[dict[str, Any]], bytes] | None] = field(default_factory=list)
-    ends: list[int] = field(default_factory=list)  # per message: how many items the messages up to it make
-    closed: list[bool] = field(default_factory=list)  # per message: every call up to it has its output and
-    # every output its call (False when not known)
-    items: list[dict[str, Any]] = field(default_factory=list)
-    encoded: list[bytes] = field(default_factory=list)  # per message: the JSON text of its items
-    leading: list[str] = field(default_factory=list)  # the system texts before the first item
-
-    def fits(self, names: dict[str, str]) -> bool:
-        """Whether its messages' items hold for these tool names (the same map, or an equal one)."""
-        return self.names is names or self.names == names
-
-    def resumed(self, same: int, names: dict[str, str]) -> _Progress:
-        """A new progress holding the first ``same`` messages of this one, or fewer: up to the last message
-        after which every call had its output (the pairing goes on from there); none when the tools' names
-        differ, or when no item came of them (``leading`` may then hold the texts of system messages after
-        them)."""
-        same = min(same, len(self.ends))
-        while same and not self.closed[same - 1]:
-            same -= 1
-        if not same or not self.ends[same - 1] or not self.fits(names):
-            return _Progress(names)
-        return _Progress(
-            names,
-            self.done[:same],
-            self.ends[:same],
-            self.closed[:same],
-            self.items[: self.ends[same - 1]],
-            self.encoded[:same],
-            self.leading,  # complete: system texts join it only before the first item
-        )
-
-
 # Each remembered conversation's translation as its last turn left it.
-_PROGRESS: Resumable[_Progress] = Resumable()
+_PROGRESS = Resumable()
 
 
 def _messages(value: Any, tools: Tools) -> tuple[list[dict[str, Any]], list[str]]:
     """The upstream input items, plus the texts of system messages that precede the conversation.
 
     For a conversation the body parser remembered (``SharedItems``), the messages it shares with its previous
-    turn are taken as translated then, in one step, and so is any other message translated then; the items
-    come as an ``EncodedList`` of the messages' JSON."""
+    turn are taken as translated then, in one step, and so is any other user or assistant message translated
+    then for the same tool names; the items come as an ``EncodedList`` of the messages' JSON."""
     if not isinstance(value, list):
         raise invalid("messages", "Input should be a valid list")
     if not value:
         raise invalid("messages", "at least one message is required")
-    if type(value) is SharedItems:
-        return _remembered_messages(value, tools)
-    items: list[dict[str, Any]] = []
-    leading: list[str] = []
-    for i, message in enumerate(value):
-        role = as_object(message, f"messages.{i}").get("role")
-        items.extend(_message_items(message, role, f"messages.{i}", tools, leading if not items else None))
-    return _paired(items), leading
-
-
-def _remembered_messages(value: SharedItems, tools: Tools) -> tuple[list[dict[str, Any]], list[str]]:
-    """``_messages`` for a remembered conversation."""
-    before, same = _PROGRESS.resume(value)
-    now = before.resumed(same, tools.names) if before is not None else _Progress(tools.names)
-    reuse = before.done if before is not None and before.fits(tools.names) else []
-    # The calls and outputs of the messages this turn adds, and those of them without a partner: the messages
-    # taken over are closed (every call has its output), so the whole is when these are.
-    calls: set[str] = set()
-    outputs: set[str] = set()
-    unmatched: set[str] = set()
+    remembered = type(value) is SharedItems
+    now = _PROGRESS.start(value, tools.names) if remembered else Progress(tools.names, encode=False)
     for i in range(len(now.done), len(value)):
         message = value[i]
-        known = reuse[i] if i < len(reuse) else None
-        if known is None or known[0] is not message:
+        if not now.take(message):
             role = as_object(message, f"messages.{i}").get("role")
             new = _message_items(message, role, f"messages.{i}", tools, now.leading if not now.items else None)
-            known = (message, new, inner(new))
-            now.done.append(known if role != "system" else None)
-        else:
-            now.done.append(known)
-        now.items.extend(known[1])
-        now.encoded.append(known[2])
-        now.ends.append(len(now.items))
-        for item in known[1]:
-            if item["type"] == "function_call":
-                _pair(item["call_id"], calls, outputs, unmatched)
-            elif item["type"] == "function_call_output":
-                _pair(item["call_id"], outputs, calls, unmatched)
-        now.closed.append(not unmatched)
-    _PROGRESS.keep(value, now)
-    paired = now.items if now.closed[-1] else _paired(now.items)
-    if len(paired) == len(now.items):
-        return joined(paired, now.encoded), now.leading
-    return paired, now.leading
-
-
-def _pair(call_id: str, mine: set[str], other: set[str], unmatched: set[str]) -> None:
-    """Note a call (or output) id in ``mine``; ``unmatched`` stays the ids in one of the sets but not both."""
-    if call_id not in mine:
-        mine.add(call_id)
-        if call_id in other:
-            unmatched.discard(call_id)
-        else:
-            unmatched.add(call_id)
+            now.add(message, new, (), again=role == "system")
+    if remembered:
+        _PROGRESS.keep(value, now)
+    return now.upstream(_paired), now.leading
 
 
 def _message_items(

@@ -37,7 +37,7 @@ def test_chat_non_streaming(client, live):
 
 def test_each_turn_of_a_long_conversation_reaches_upstream_whole(client, live):
     """Agents resend the history every turn; codexd reuses what it read and translated of it before
-    (codexd.jsonparse, translate/recent.py), and the backend still receives each turn whole."""
+    (codexd.jsonparse, translate/progress.py), and the backend still receives each turn whole."""
     history: list[dict[str, str]] = [{"role": "system", "content": "Be brief."}]
     for n in range(6):  # from the third turn on, the body is large enough to be read message by message
         history.append({"role": "user", "content": f"Question {n}: " + "context " * 300})

@@ -89,7 +89,7 @@ async def test_a_resent_tool_list_reaches_upstream_as_sent_and_a_change_at_its_e
 
 async def test_each_turn_of_a_resent_conversation_reaches_upstream_as_sent(stack):
     """The messages of a conversation resent with the same text are reused as parsed and translated before
-    (codexd.jsonparse, translate/recent.py); one that changed, a moved cache mark, and new ones are not."""
+    (codexd.jsonparse, translate/progress.py); one that changed, a moved cache mark, and new ones are not."""
     def conversation(turns: int, result: str = "output ") -> list[dict[str, object]]:
         messages: list[dict[str, object]] = [{"role": "user", "content": "Fix the failing test."}]
         for n in range(turns):

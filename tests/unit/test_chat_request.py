@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
-from codexd.jsonbody import EncodedList, dumps_body
+from codexd.jsonbody import dumps_body
 from codexd.jsonparse import Remembered, SharedItems
 from codexd.models import ModelMap
 from codexd.translate.chat_request import FALLBACK_INSTRUCTIONS, ChatRequest, to_responses
@@ -610,26 +610,6 @@ def wire(body: dict[str, Any]) -> Any:
         return json.loads(dumps_body(upstream(body)))
     except CodexdError as err:
         return err.param, str(err)
-
-
-def test_a_remembered_conversation_translates_as_a_plain_one_and_its_messages_only_once() -> None:
-    call = {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}
-    opening = [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": [{"type": "text", "text": "Read it, then answer in JSON."}]},
-        {"role": "assistant", "content": "Reading.", "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "c1", "content": "contents"},
-    ]
-    first = SharedItems(opening)
-    more = [{"role": "assistant", "content": "Done."}, {"role": "user", "content": "Thanks."}]
-    later = SharedItems([*first, *more], first.conversation)
-    fmt = {"response_format": {"type": "json_object"}}
-    one, two = upstream({"messages": first, **fmt}), upstream({"messages": later, **fmt})
-    assert wire({"messages": later, **fmt}) == wire({"messages": list(later), **fmt})
-    assert isinstance(two["input"], EncodedList) and two["input"].intact()
-    assert two["input"].text == json.dumps(list(two["input"]), separators=(",", ":")).encode()
-    assert all(two["input"][n] is one["input"][n] for n in range(len(one["input"]))), "not translated again"
-    assert two["instructions"] == "Be brief.", "a remembered message's text still counts: no JSON hint is added"
 
 
 def test_legacy_function_calls_in_a_remembered_conversation_still_pair_up() -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import json
-import weakref
 from typing import Any
 
 import pytest
@@ -12,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
-from codexd.jsonbody import EncodedList, dumps_body
-from codexd.jsonparse import BodyParser, Remembered, SharedItems
+from codexd.jsonbody import dumps_body
+from codexd.jsonparse import Remembered, SharedItems
 from codexd.models import ModelMap
 from codexd.translate import thinking_signature
 from codexd.translate.messages_request import MessagesRequest, to_responses
@@ -724,21 +722,6 @@ def wire(out: MessagesRequest) -> Any:
     return json.loads(dumps_body(out.body))
 
 
-def test_a_remembered_conversation_translates_as_a_plain_one_and_its_messages_only_once() -> None:
-    first = [user("Read it."), assistant([{"type": "text", "text": "Reading."}, tool_use("t1")])]
-    turn1 = remembered(*first, user([tool_result("t1", "contents")]))
-    turn2 = remembered(*turn1, assistant([tool_use("t2", "Grep")]), user([tool_result("t2", "found")]), after=turn1)
-    out1, out2 = translate(sent(turn1)), translate(sent(turn2))
-    assert wire(out1) == json.loads(dumps_body(upstream(request(*list(turn1)))))
-    assert wire(out2) == json.loads(dumps_body(upstream(request(*list(turn2)))))
-    assert isinstance(out2.body["input"], EncodedList) and out2.body["input"].intact()
-    assert out2.body["input"].text == json.dumps(list(out2.body["input"]), separators=(",", ":")).encode()
-    shared = out1.body["input"]
-    assert all(out2.body["input"][n] is shared[n] for n in range(len(shared))), "not translated again"
-    plain = upstream(request(*list(turn2)))["input"]
-    assert not isinstance(plain, EncodedList) and plain[0] is not shared[0], "a plain list is translated anew"
-
-
 def test_a_remembered_message_follows_a_changed_tool_list() -> None:
     tools = [{"name": LONG_TOOL, "input_schema": {"type": "object"}}]
     turn = remembered(user("Go."), assistant([tool_use("t1", LONG_TOOL)]), user([tool_result("t1")]))
@@ -757,13 +740,6 @@ def test_a_remembered_system_message_translates_for_where_it_stands() -> None:
     later = translate(sent(remembered(hello, note, after=first)))
     assert "Be brief." in leading.body["instructions"] and len(leading.body["input"]) == 1
     assert later.body["input"][1]["role"] == "developer"
-
-
-def test_unpaired_calls_in_a_remembered_conversation_are_still_dropped() -> None:
-    turn = remembered(user("Go."), assistant([{"type": "text", "text": "Ok."}, tool_use("t1")]))
-    for _ in range(2):
-        items = wire(translate(sent(turn)))["input"]
-        assert [i["type"] for i in items] == ["message", "message"]
 
 
 def test_a_bad_remembered_message_is_refused_every_time() -> None:
@@ -785,61 +761,3 @@ def test_random_remembered_conversations_translate_as_plain_ones(messages: list[
     result(SharedItems(messages[:cut], conversation))  # an earlier turn of the same conversation
     assert result(SharedItems(messages, conversation)) == result(list(messages))
     assert result(SharedItems(messages, conversation)) == result(list(messages))
-
-
-def test_a_forgotten_conversation_takes_its_translations_with_it() -> None:
-    parser = BodyParser()
-    raw = json.dumps(request(*[user(f"Question {n}: " + "words " * 60) for n in range(30)])).encode()
-    body = parser.parse(raw)
-    first = translate(body).body["input"]
-    conversation = weakref.ref(body["messages"].conversation)
-    assert translate(parser.parse(raw)).body["input"][0] is first[0], "the second turn reuses the first's work"
-    parser.forget_conversations()
-    del body
-    gc.collect()
-    assert conversation() is None, "nothing else holds the conversation, or what was kept of it"
-    assert translate(parser.parse(raw)).body["input"][0] is not first[0]
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(_MESSAGE, min_size=1, max_size=8),
-    st.lists(_MESSAGE, max_size=3),
-    st.integers(min_value=0, max_value=8),
-    st.integers(min_value=0, max_value=10),
-)
-def test_each_turn_resumed_from_the_one_before_translates_as_a_plain_one(
-    messages: list[Any], more: list[Any], cut: int, changed: int
-) -> None:
-    def result(value: list[Any]) -> Any:
-        try:
-            return wire(to_responses({**_BASE, "messages": value}, models=MODELS, instructions="x"))
-        except CodexdError as err:
-            return err.param, str(err)
-
-    grown = [*messages, *more]
-    at = changed % len(grown)
-    copied = [*grown[:at], json.loads(json.dumps(grown[at])), *grown[at + 1 :]]  # equal, but not the same object
-    replaced = [*grown[:at], *more[:1], *grown[at + 1 :]]
-    conversation = Remembered()
-    for turn in [messages[:cut], messages, grown, copied, replaced, grown[:cut], grown, grown]:
-        assert result(SharedItems(turn, conversation)) == result(list(turn))
-
-
-def test_a_call_still_unanswered_a_turn_later_is_still_dropped() -> None:
-    asked = remembered(user("Go."), assistant([{"type": "text", "text": "Reading."}, tool_use("t1")]))
-    later = remembered(*asked, user("Never mind."), after=asked)
-    answered = remembered(*asked, user([tool_result("t1", "done")]), after=asked)
-    for turn in (asked, later, answered, later):
-        assert wire(translate(sent(turn))) == json.loads(dumps_body(upstream(request(*list(turn)))))
-    assert [i["type"] for i in wire(translate(sent(later)))["input"]] == ["message", "message", "message"]
-
-
-def test_system_messages_before_the_first_item_stay_instructions_in_later_turns() -> None:
-    first = remembered({"role": "system", "content": "Be brief."}, {"role": "system", "content": "Use tabs."})
-    second = remembered(*first, {"role": "system", "content": "No emoji."}, user("Hi."), after=first)
-    third = remembered(*second, assistant("Hello."), user("Bye."), after=second)
-    for turn in (first, second, third):
-        out = translate(sent(turn))
-        assert wire(out) == json.loads(dumps_body(upstream(request(*list(turn)))))
-    assert "No emoji." in out.body["instructions"] and len(out.body["input"]) == 3
