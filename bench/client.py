@@ -188,6 +188,40 @@ def claude_code_body(turns: int = 12, seed: int = 1) -> dict[str, Any]:
     }
 
 
+def chat_form(body: dict[str, Any]) -> dict[str, Any]:
+    """``claude_code_body``'s conversation as a Chat Completions request: the system prompt as a system message,
+    each tool call as an assistant's ``tool_calls`` entry and each result as a ``tool`` message."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": body["system"][0]["text"]}]
+    for message in body["messages"]:
+        blocks = message["content"]
+        text = "".join(block["text"] for block in blocks if block["type"] == "text")
+        if message["role"] == "assistant":
+            calls = [
+                {
+                    "id": b["id"],
+                    "type": "function",
+                    "function": {"name": b["name"], "arguments": json.dumps(b["input"])},
+                }
+                for b in blocks
+                if b["type"] == "tool_use"
+            ]
+            messages.append({"role": "assistant", "content": text, **({"tool_calls": calls} if calls else {})})
+            continue
+        for result in (b for b in blocks if b["type"] == "tool_result"):
+            content = "".join(part["text"] for part in result["content"])
+            messages.append({"role": "tool", "tool_call_id": result["tool_use_id"], "content": content})
+        if text:
+            messages.append({"role": "user", "content": text})
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": t["name"], "description": t["description"], "parameters": t["input_schema"]},
+        }
+        for t in body["tools"]
+    ]
+    return {"model": "gpt-5.5", "stream": True, "messages": messages, "tools": tools}
+
+
 def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) by nearest rank; NaN when empty."""
     if not values:

@@ -132,22 +132,25 @@ def write_config(folder: Path, fake_port: int, ca: Path, max_clients: int) -> tu
     return config, home, str(doc["tokens"]["access_token"])
 
 
-def precompile() -> None:
-    """Compile codexd to bytecode in the checkout (``__pycache__``, ignored by git), as pip does when it
-    installs a package. Without it, a run with PYTHONDONTWRITEBYTECODE=1 would compile every module at each
+def precompile(tree: Path = REPO) -> None:
+    """Compile codexd to bytecode in the checkout ``tree`` (``__pycache__``, ignored by git), as pip does when
+    it installs a package. Without it, a run with PYTHONDONTWRITEBYTECODE=1 would compile every module at each
     start: 0.1 s more on a small VM."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "codexd")], check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "codexd")], check=True)
 
 
-def start_codexd(config: Path, home: Path, token: str, ca: Path, profile: Path | None = None) -> Codexd:
-    """Start ``python -m codexd serve`` and wait for /health; the start-up time is Popen to first 200."""
+def start_codexd(
+    config: Path, home: Path, token: str, ca: Path, profile: Path | None = None, tree: Path = REPO
+) -> Codexd:
+    """Start ``python -m codexd serve`` from the checkout ``tree`` (another version of codexd than this one,
+    for ``bench.ab``) and wait for /health; the start-up time is Popen to first 200."""
     port = free_port()
     runner = ["-m", "cProfile", "-o", str(profile)] if profile else []
     cmd = [sys.executable, *runner, "-m", "codexd", "serve", "--config", str(config), "--port", str(port)]
     # SSL_CERT_FILE (set on many machines) would beat the file's ca_bundle; CODEXD_CA_BUNDLE beats both.
-    env = {**os.environ, "CODEX_HOME": str(home), "CODEXD_CA_BUNDLE": str(ca)}
+    env = {**os.environ, "CODEX_HOME": str(home), "CODEXD_CA_BUNDLE": str(ca), "PYTHONPATH": str(tree)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    proc = subprocess.Popen(cmd, cwd=tree, env=env)
     while time.perf_counter() - t0 < 20:
         if proc.poll() is not None:
             raise RuntimeError(f"codexd exited with {proc.returncode} during start-up")

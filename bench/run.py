@@ -149,7 +149,7 @@ def large_targets(codexd_url: str, direct: Target) -> dict[str, Target]:
     turns = conversation_turns()
     return {
         LARGE: Target(LARGE, f"{codexd_url}/v1/messages", json.dumps(body).encode(), b'"text_delta"'),
-        LARGE_DIRECT: _direct(LARGE_DIRECT, direct, [body]),
+        LARGE_DIRECT: direct_of(LARGE_DIRECT, direct, [body]),
         TURNS: Target(
             TURNS,
             f"{codexd_url}/v1/messages",
@@ -157,15 +157,16 @@ def large_targets(codexd_url: str, direct: Target) -> dict[str, Target]:
             b'"text_delta"',
             turns=itertools.cycle([json.dumps(turn).encode() for turn in turns]),
         ),
-        TURNS_DIRECT: _direct(TURNS_DIRECT, direct, turns),
+        TURNS_DIRECT: direct_of(TURNS_DIRECT, direct, turns),
     }
 
 
-def conversation_turns() -> list[dict[str, Any]]:
-    """Two turns of a Claude Code conversation, about 80 KB: the second has one more tool call and its result,
-    and Claude Code's cache mark moves to its last message. Sent in alternation, each request finds the other's
-    messages remembered but one to three (a real session's next turn brings two or three new ones)."""
-    longer = claude_code_body(turns=13)
+def conversation_turns(calls: int = 13) -> list[dict[str, Any]]:
+    """Two turns of a Claude Code conversation, about 80 KB with 13 ``calls`` (640 KB with 250): the second has
+    one more tool call and its result, and Claude Code's cache mark moves to its last message. Sent in
+    alternation, each request finds the other's messages remembered but one to three (a real session's next turn
+    brings two or three new ones)."""
+    longer = claude_code_body(turns=calls)
     shorter = {**longer, "messages": longer["messages"][:-2]}
     turns = json.loads(json.dumps([shorter, longer]))  # copies: each gets its own mark
     for turn in turns:
@@ -173,25 +174,27 @@ def conversation_turns() -> list[dict[str, Any]]:
     return turns
 
 
-def _direct(name: str, direct: Target, bodies: list[dict[str, Any]]) -> Target:
-    """The upstream body codexd makes of each of ``bodies``, sent straight to the fake, one a request in turn."""
+def direct_of(name: str, direct: Target, bodies: list[dict[str, Any]], chat: bool = False) -> Target:
+    """The upstream body codexd makes of each of ``bodies`` (Messages requests, or Chat Completions ones when
+    ``chat``), sent straight to the fake, one a request in turn."""
     from codexd.models import ModelMap
     from codexd.settings import Settings
-    from codexd.translate.messages_request import to_responses
+    from codexd.translate import chat_request, messages_request
 
     defaults = Settings()
-    upstream = [
-        json.dumps(
-            to_responses(
-                json.loads(json.dumps(body)),
-                models=ModelMap(defaults.default_model, defaults.small_model, defaults.aliases),
-                instructions=defaults.instructions,
-                default_effort=defaults.reasoning_effort,
-                session_id=None,
-            ).body
-        ).encode()
-        for body in bodies
-    ]
+    models = ModelMap(defaults.default_model, defaults.small_model, defaults.aliases)
+    common: dict[str, Any] = {
+        "models": models,
+        "instructions": defaults.instructions,
+        "default_effort": defaults.reasoning_effort,
+    }
+
+    def upstream_of(body: dict[str, Any]) -> dict[str, Any]:
+        if chat:
+            return chat_request.to_responses(body, **common).upstream
+        return messages_request.to_responses(body, session_id=None, **common).body
+
+    upstream = [json.dumps(upstream_of(json.loads(json.dumps(body)))).encode() for body in bodies]
     turns = itertools.cycle(upstream) if len(upstream) > 1 else None
     return Target(name, direct.url, upstream[0], direct.marker, direct.headers, direct.ca_certs, turns)
 

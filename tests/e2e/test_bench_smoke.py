@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,3 +135,47 @@ def test_the_turns_row_sends_two_turns_of_one_conversation_in_alternation() -> N
     assert sent == [shorter, longer, shorter, longer]
     upstream = [json.loads(targets[TURNS_DIRECT].next_body()) for _ in range(4)]
     assert len(upstream[1]["input"]) > len(upstream[0]["input"]) and upstream[2] == upstream[0]
+
+
+def test_the_chat_session_is_the_same_conversation_as_the_messages_one() -> None:
+    from bench.client import chat_form
+    from bench.run import conversation_turns, direct_of
+
+    turns = conversation_turns(5)
+    direct = Target("direct", "https://127.0.0.1:1/backend-api/codex/responses", b"{}", b"delta")
+    as_messages = json.loads(direct_of("m", direct, turns[1:]).body)["input"]
+    as_chat = json.loads(direct_of("c", direct, [chat_form(turns[1])], chat=True).body)["input"]
+
+    def calls_and_results(items: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
+        return [
+            (item["type"], item["call_id"], json.loads(item["arguments"]) if "arguments" in item else item["output"])
+            for item in items
+            if item["type"] in ("function_call", "function_call_output")
+        ]
+
+    assert len(calls_and_results(as_messages)) == 10
+    assert calls_and_results(as_chat) == calls_and_results(as_messages)
+
+
+def test_ab_compares_two_checkouts_row_by_row(tmp_path: Path) -> None:
+    out = tmp_path / "ab.json"
+    rows = "chat,messages,session,chat session"
+    cmd = [sys.executable, "-m", "bench.ab", str(REPO), "--rows", rows, "--rounds", "2", "--requests", "3"]
+    run = subprocess.run([*cmd, "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert [row["row"] for row in data["rows"]] == rows.split(",")
+    for row in data["rows"]:
+        assert row["errors"] == 0, row
+        assert set(row["versions"]) == {"old", "new"}
+        for found in row["versions"].values():
+            for key in ("overhead", "own", "cpu"):
+                assert len(found[key]) == 2 and all(_number(v) for v in found[key]), (row["row"], key, found)
+    assert "chat session" in run.stdout
+
+
+def test_ab_refuses_a_folder_without_codexd(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.ab", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 2 and "holds no codexd/ package" in run.stderr
