@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import statistics
@@ -38,12 +37,21 @@ from bench.procs import (
     start_fake,
     write_config,
 )
-from bench.run import LARGE, LARGE_DIRECT, TURNS, TURNS_DIRECT, conversation_turns, direct_of, large_targets
+from bench.run import (
+    LARGE,
+    LARGE_ROWS,
+    SESSION,
+    SESSION_CALLS,
+    TURNS,
+    conversation_turns,
+    echo_of,
+    large_targets,
+    turn_targets,
+)
 from tests.fakes.tls import tls_files
 
 REPO = Path(__file__).resolve().parent.parent
 ROWS = ("chat", "messages", "80 KB", "turns", "session", "chat session")
-SESSION_CALLS = 250  # tool calls in the session rows: about 640 KB of conversation
 CHAT_MARKER = b'"delta":{"content":"'
 MESSAGES_MARKER = b'"text_delta"'
 
@@ -76,25 +84,15 @@ def row_targets(row: str, url: str, direct: Target) -> tuple[Target, Target, dic
         path = "chat/completions" if row == "chat" else "messages"
         marker = CHAT_MARKER if row == "chat" else MESSAGES_MARKER
         return Target(row, f"{url}/v1/{path}", bodies()[row], marker), direct, None
-    if row in ("80 KB", "turns"):
-        large = large_targets(url, direct)
-        via, to = (LARGE, LARGE_DIRECT) if row == "80 KB" else (TURNS, TURNS_DIRECT)
-        return large[via], large[to], _echo(large[to])
-    turns = conversation_turns(SESSION_CALLS)
-    chat = row == "chat session"
-    if chat:
-        turns = [chat_form(turn) for turn in turns]
-    texts = [json.dumps(turn).encode() for turn in turns]
-    path, marker = ("chat/completions", CHAT_MARKER) if chat else ("messages", MESSAGES_MARKER)
-    via = Target(row, f"{url}/v1/{path}", texts[0], marker, turns=itertools.cycle(texts))
-    to = direct_of(f"direct {row}", direct, turns, chat=chat)
-    return via, to, _echo(to)
-
-
-def _echo(direct: Target) -> dict[str, Any]:
-    """The instructions and tools the backend echoes in its response objects for ``direct``'s body."""
-    upstream = json.loads(direct.body)
-    return {"instructions": upstream["instructions"], "tools": upstream["tools"]}
+    if row == "chat session":
+        turns = [chat_form(turn) for turn in conversation_turns(SESSION_CALLS)]
+        targets = turn_targets("via", "to", f"{url}/v1/chat/completions", direct, turns, chat=True)
+        via, to = targets["via"], targets["to"]
+    else:
+        name = {"80 KB": LARGE, "turns": TURNS, "session": SESSION}[row]
+        targets = large_targets(url, direct)
+        via, to = targets[name], targets[LARGE_ROWS[name]]
+    return via, to, echo_of(to)
 
 
 async def measure_row(

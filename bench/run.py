@@ -4,7 +4,8 @@ write JSON (``--json``, default /tmp/codexd-bench.json).
 
 Phases: start-up and ``--version`` time, idle RSS; TTFT overhead (sequential and 32 concurrent; the same
 answer through two stand-in proxies that do no work, ``bench.floors``; then sequential with a Claude
-Code-sized Messages request, ``claude_code_body``); many requests 32 at a time,
+Code-sized Messages request, ``claude_code_body``, and with two turns of a conversation in alternation, 80 KB
+and 640 KB); many requests 32 at a time,
 then idle RSS; streaming throughput and CPU per 10k translated events (32 and 256 clients), then idle RSS;
 N open slow streams (progress and RSS per stream); (full runs) idle RSS two minutes after the last request.
 ``--pin`` gives codexd a CPU of its own, away from the fake and the load generator.
@@ -106,13 +107,10 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, background=args.background))
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, min(32, args.requests)))
     out["floors"] = await phases.floors(ctx, args.requests)
-    if LARGE in ctx.targets:
-        upstream = json.loads(ctx.targets[LARGE_DIRECT].body)
-        echo = {"instructions": upstream["instructions"], "tools": upstream["tools"]}  # the backend echoes them
-        out["ttft"].append(await phases.ttft(ctx, LARGE, args.requests, 1, direct_name=LARGE_DIRECT, echo=echo))
-        upstream = json.loads(ctx.targets[TURNS_DIRECT].body)
-        echo = {"instructions": upstream["instructions"], "tools": upstream["tools"]}
-        out["ttft"].append(await phases.ttft(ctx, TURNS, args.requests, 1, direct_name=TURNS_DIRECT, echo=echo))
+    for name, direct_name in LARGE_ROWS.items():
+        if name in ctx.targets:
+            echo = echo_of(ctx.targets[direct_name])
+            out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, direct_name=direct_name, echo=echo))
     out["rss_timeline"].append(("ttft", rss_kib(ctx.pid)))
     # Requests 32 at a time before any larger burst: this RSS shows what requests leave behind, not the
     # high-water mark of the bursts that follow (which get their own rows).
@@ -140,25 +138,41 @@ LARGE = "messages 80 KB"  # a Claude Code-sized request (``claude_code_body``), 
 LARGE_DIRECT = "direct 80 KB"
 TURNS = "messages 80 KB, turns"  # two turns of such a conversation in alternation (``conversation_turns``)
 TURNS_DIRECT = "direct 80 KB, turns"
+SESSION = "messages 640 KB, turns"  # the same, late in a long session: 250 tool calls
+SESSION_DIRECT = "direct 640 KB, turns"
+SESSION_CALLS = 250
+LARGE_ROWS = {LARGE: LARGE_DIRECT, TURNS: TURNS_DIRECT, SESSION: SESSION_DIRECT}  # through codexd: direct
 
 
 def large_targets(codexd_url: str, direct: Target) -> dict[str, Target]:
     """The Claude Code-sized Messages request through codexd, and the body codexd makes of it sent directly;
-    the same for two turns of a conversation sent in alternation."""
+    the same for two turns of a conversation sent in alternation, early (80 KB) and late (640 KB) in a session."""
     body = claude_code_body()
-    turns = conversation_turns()
     return {
         LARGE: Target(LARGE, f"{codexd_url}/v1/messages", json.dumps(body).encode(), b'"text_delta"'),
         LARGE_DIRECT: direct_of(LARGE_DIRECT, direct, [body]),
-        TURNS: Target(
-            TURNS,
-            f"{codexd_url}/v1/messages",
-            json.dumps(turns[0]).encode(),
-            b'"text_delta"',
-            turns=itertools.cycle([json.dumps(turn).encode() for turn in turns]),
-        ),
-        TURNS_DIRECT: direct_of(TURNS_DIRECT, direct, turns),
+        **turn_targets(TURNS, TURNS_DIRECT, f"{codexd_url}/v1/messages", direct, conversation_turns()),
+        **turn_targets(SESSION, SESSION_DIRECT, f"{codexd_url}/v1/messages", direct, conversation_turns(SESSION_CALLS)),
     }
+
+
+def turn_targets(
+    name: str, direct_name: str, url: str, direct: Target, turns: list[dict[str, Any]], chat: bool = False
+) -> dict[str, Target]:
+    """``turns`` (Messages requests, or Chat Completions ones when ``chat``) sent to ``url`` one a request in
+    turn, and the bodies codexd makes of them sent directly in the same order."""
+    texts = [json.dumps(turn).encode() for turn in turns]
+    marker = b'"delta":{"content":"' if chat else b'"text_delta"'
+    return {
+        name: Target(name, url, texts[0], marker, turns=itertools.cycle(texts)),
+        direct_name: direct_of(direct_name, direct, turns, chat),
+    }
+
+
+def echo_of(direct: Target) -> dict[str, Any]:
+    """The instructions and tools the backend echoes in its response objects for ``direct``'s body."""
+    upstream = json.loads(direct.body)
+    return {"instructions": upstream["instructions"], "tools": upstream["tools"]}
 
 
 def conversation_turns(calls: int = 13) -> list[dict[str, Any]]:

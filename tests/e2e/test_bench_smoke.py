@@ -62,7 +62,7 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
     endpoints = {t["endpoint"] for t in data["ttft"]}
     assert {"chat", "responses"} <= endpoints
     if data["messages_available"]:
-        assert {"messages 80 KB", "messages 80 KB, turns"} <= endpoints
+        assert {"messages 80 KB", "messages 80 KB, turns", "messages 640 KB, turns"} <= endpoints
     assert data["first_delay_s"] == 0.02
     for t in data["ttft"]:
         assert t["codexd"]["errors"] == 0 and t["direct"]["errors"] == 0, t
@@ -121,7 +121,7 @@ def test_pin_refuses_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_turns_row_sends_two_turns_of_one_conversation_in_alternation() -> None:
-    from bench.run import TURNS, TURNS_DIRECT, conversation_turns, large_targets
+    from bench.run import SESSION, SESSION_DIRECT, TURNS, TURNS_DIRECT, conversation_turns, large_targets
 
     shorter, longer = conversation_turns()
     assert len(longer["messages"]) == len(shorter["messages"]) + 2
@@ -135,6 +135,9 @@ def test_the_turns_row_sends_two_turns_of_one_conversation_in_alternation() -> N
     assert sent == [shorter, longer, shorter, longer]
     upstream = [json.loads(targets[TURNS_DIRECT].next_body()) for _ in range(4)]
     assert len(upstream[1]["input"]) > len(upstream[0]["input"]) and upstream[2] == upstream[0]
+    session = [targets[SESSION].next_body() for _ in range(3)]  # late in a long session: the same, 640 KB
+    assert 600_000 < len(session[0]) < len(session[1]) < 700_000 and session[2] == session[0]
+    assert json.loads(targets[SESSION_DIRECT].next_body())["input"][:3] == upstream[0]["input"][:3]
 
 
 def test_the_chat_session_is_the_same_conversation_as_the_messages_one() -> None:
