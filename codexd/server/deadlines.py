@@ -62,8 +62,20 @@ class RequestDeadlines:
             self._sweeper = None
 
 
+LARGE_READ = 1 << 20  # bytes one socket read may take on a connection that has sent a large body
+
+
 class _Watched(httputil.HTTPMessageDelegate):
-    """Passes one request through to Tornado's delegate, moving its due time along as it is read."""
+    """Passes one request through to Tornado's delegate, moving its due time along as it is read.
+
+    A connection that sends a body larger than Tornado's 64 KiB reads is read in reads of up to ``LARGE_READ``
+    bytes from then on: a client that sent one large body (a long session's conversation) sends more. Read
+    that way, a 640 KB body sent at once (as the SDKs and Claude Code send theirs) took 1.1 ms from the first
+    byte to the answer instead of 2.0-2.2 ms (a Tornado server answering at once, on loopback, the same
+    connection each time; see also ``DeadlineHTTPServer``): the whole request came in one read. Raising the
+    size only for the rest of the body once the headers were read did not help (2.0-2.1 ms), nor did 256 KiB
+    reads. Tornado gives each read a new buffer of that size (15 us to allocate 1 MiB), so connections that
+    send small requests keep the 64 KiB reads."""
 
     __slots__ = ("conn", "deadlines", "delegate")
 
@@ -81,6 +93,10 @@ class _Watched(httputil.HTTPMessageDelegate):
     ) -> Awaitable[None] | None:
         deadlines = self.deadlines
         deadlines.due[self.conn] = time.monotonic() + deadlines.body_timeout
+        stream = self.conn.stream
+        length = headers.get("Content-Length", "")
+        if stream is not None and length.isdigit() and int(length) > stream.read_chunk_size:
+            stream.read_chunk_size = max(stream.read_chunk_size, min(LARGE_READ, stream.max_buffer_size // 2))
         return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
@@ -104,6 +120,9 @@ class DeadlineHTTPServer(HTTPServer):
         super().initialize(*args, **kwargs)
         self.conn_params.header_timeout = None
         self.conn_params.body_timeout = None
+        # The body goes to the handler in pieces of what was read, up to this size, not 64 KiB each: with
+        # only the reads larger, the 640 KB body of ``_Watched`` took 1.3-1.4 ms, with both 1.1 ms.
+        self.conn_params.chunk_size = LARGE_READ
         self.deadlines = RequestDeadlines(header_timeout, body_timeout)
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
