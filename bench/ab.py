@@ -27,7 +27,6 @@ from typing import Any
 from bench import phases
 from bench.client import Target, bodies, chat_form
 from bench.procs import (
-    DIRECT_HEADERS,
     Codexd,
     cpu_seconds,
     pin_cpus,
@@ -44,6 +43,7 @@ from bench.run import (
     SESSION_CALLS,
     TURNS,
     conversation_turns,
+    direct_target,
     echo_of,
     large_targets,
     turn_targets,
@@ -151,14 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, tree in trees.items():
                 versions[name] = start_codexd(config, home, token, ca, tree=tree)
             fake_url = f"https://127.0.0.1:{fake_port}"
-            direct = Target(
-                "direct",
-                f"{fake_url}/backend-api/codex/responses",
-                bodies()["direct"],
-                b"event: response.output_text.delta",
-                {"Authorization": f"Bearer {token}", **DIRECT_HEADERS},
-                str(ca),
-            )
+            direct = direct_target(fake_url, token, ca)
             out: dict[str, Any] = {"trees": {k: str(v) for k, v in trees.items()}, "http2": args.http2}
             if args.pin:
                 out["pinned"] = pin_cpus([c.proc.pid for c in versions.values()], [fake.pid, os.getpid()])

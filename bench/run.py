@@ -188,6 +188,18 @@ def conversation_turns(calls: int = 13) -> list[dict[str, Any]]:
     return turns
 
 
+def direct_target(fake_url: str, token: str, ca: Path) -> Target:
+    """The one-line request sent straight to the fake backend at ``fake_url``, as codexd would send it."""
+    return Target(
+        "direct",
+        f"{fake_url}/backend-api/codex/responses",
+        bodies()["direct"],
+        b"event: response.output_text.delta",
+        {"Authorization": f"Bearer {token}", **DIRECT_HEADERS},
+        str(ca),
+    )
+
+
 def direct_of(name: str, direct: Target, bodies: list[dict[str, Any]], chat: bool = False) -> Target:
     """The upstream body codexd makes of each of ``bodies`` (Messages requests, or Chat Completions ones when
     ``chat``), sent straight to the fake, one a request in turn."""
@@ -282,14 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 },
             }
             fake_url = f"https://127.0.0.1:{fake_port}"
-            direct = Target(
-                "direct",
-                f"{fake_url}/backend-api/codex/responses",
-                bodies()["direct"],
-                b"event: response.output_text.delta",
-                {"Authorization": f"Bearer {token}", **DIRECT_HEADERS},
-                str(ca),
-            )
+            direct = direct_target(fake_url, token, ca)
             tgts = {
                 "direct": direct,
                 "chat": Target("chat", f"{codexd.url}/v1/chat/completions", bodies()["chat"], b'"delta":{"content":"'),
