@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import phases
-from bench.client import Target, bodies, chat_form
+from bench.client import CHAT_MARKER, MESSAGES_MARKER, Target, bodies, chat_form
 from bench.procs import (
+    REPO,
     Codexd,
     cpu_seconds,
     pin_cpus,
@@ -50,10 +51,7 @@ from bench.run import (
 )
 from tests.fakes.tls import tls_files
 
-REPO = Path(__file__).resolve().parent.parent
 ROWS = ("chat", "messages", "80 KB", "turns", "session", "chat session")
-CHAT_MARKER = b'"delta":{"content":"'
-MESSAGES_MARKER = b'"text_delta"'
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

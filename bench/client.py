@@ -14,6 +14,9 @@ from typing import Any
 from tornado.curl_httpclient import CurlAsyncHTTPClient
 from tornado.httpclient import HTTPClientError, HTTPRequest
 
+CHAT_MARKER = b'"delta":{"content":"'  # a Chat Completions content delta in codexd's answer
+MESSAGES_MARKER = b'"text_delta"'  # a Messages text delta in codexd's answer
+
 
 @dataclass(frozen=True)
 class Target:

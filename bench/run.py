@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import floors, phases
-from bench.client import Target, bodies, claude_code_body, make_client
+from bench.client import CHAT_MARKER, MESSAGES_MARKER, Target, bodies, claude_code_body, make_client
 from bench.procs import (
     DIRECT_HEADERS,
     allocator_of,
@@ -149,7 +149,7 @@ def large_targets(codexd_url: str, direct: Target) -> dict[str, Target]:
     the same for two turns of a conversation sent in alternation, early (80 KB) and late (640 KB) in a session."""
     body = claude_code_body()
     return {
-        LARGE: Target(LARGE, f"{codexd_url}/v1/messages", json.dumps(body).encode(), b'"text_delta"'),
+        LARGE: Target(LARGE, f"{codexd_url}/v1/messages", json.dumps(body).encode(), MESSAGES_MARKER),
         LARGE_DIRECT: direct_of(LARGE_DIRECT, direct, [body]),
         **turn_targets(TURNS, TURNS_DIRECT, f"{codexd_url}/v1/messages", direct, conversation_turns()),
         **turn_targets(SESSION, SESSION_DIRECT, f"{codexd_url}/v1/messages", direct, conversation_turns(SESSION_CALLS)),
@@ -162,7 +162,7 @@ def turn_targets(
     """``turns`` (Messages requests, or Chat Completions ones when ``chat``) sent to ``url`` one a request in
     turn, and the bodies codexd makes of them sent directly in the same order."""
     texts = [json.dumps(turn).encode() for turn in turns]
-    marker = b'"delta":{"content":"' if chat else b'"text_delta"'
+    marker = CHAT_MARKER if chat else MESSAGES_MARKER
     return {
         name: Target(name, url, texts[0], marker, turns=itertools.cycle(texts)),
         direct_name: direct_of(direct_name, direct, turns, chat),
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             direct = direct_target(fake_url, token, ca)
             tgts = {
                 "direct": direct,
-                "chat": Target("chat", f"{codexd.url}/v1/chat/completions", bodies()["chat"], b'"delta":{"content":"'),
+                "chat": Target("chat", f"{codexd.url}/v1/chat/completions", bodies()["chat"], CHAT_MARKER),
                 "responses": Target(
                     "responses",
                     f"{codexd.url}/v1/responses",
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             loop = asyncio.new_event_loop()
             if loop.run_until_complete(probe_messages(codexd.url)):
                 tgts["messages"] = Target(
-                    "messages", f"{codexd.url}/v1/messages", bodies()["messages"], b'"text_delta"'
+                    "messages", f"{codexd.url}/v1/messages", bodies()["messages"], MESSAGES_MARKER
                 )
             out["messages_available"] = "messages" in tgts
             if "messages" in tgts:
