@@ -10,7 +10,8 @@ codexd's CPU per request. It prints the median and range over the rounds and wri
 
 Rows: ``chat`` and ``messages`` (one-line requests), ``80 KB`` (the Claude Code-sized Messages request, the same
 every time), ``turns`` (two turns of that conversation in alternation), ``session`` (the same with 250 tool
-calls, 640 KB: a long session's next turn) and ``chat session`` (that conversation as a Chat Completions request).
+calls, 640 KB: a long session's next turn), ``chat session`` (that conversation as a Chat Completions request)
+and ``agents`` (the session's turns with those of three sub-agents in between, each agent's in turn).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from bench.procs import (
     write_config,
 )
 from bench.run import (
+    AGENTS,
     LARGE,
     LARGE_ROWS,
     SESSION,
@@ -51,7 +53,7 @@ from bench.run import (
 )
 from tests.fakes.tls import tls_files
 
-ROWS = ("chat", "messages", "80 KB", "turns", "session", "chat session")
+ROWS = ("chat", "messages", "80 KB", "turns", "session", "chat session", "agents")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -87,7 +89,7 @@ def row_targets(row: str, url: str, direct: Target) -> tuple[Target, Target, dic
         targets = turn_targets("via", "to", f"{url}/v1/chat/completions", direct, turns, chat=True)
         via, to = targets["via"], targets["to"]
     else:
-        name = {"80 KB": LARGE, "turns": TURNS, "session": SESSION}[row]
+        name = {"80 KB": LARGE, "turns": TURNS, "session": SESSION, "agents": AGENTS}[row]
         targets = large_targets(url, direct)
         via, to = targets[name], targets[LARGE_ROWS[name]]
     return via, to, echo_of(to)

@@ -189,6 +189,10 @@ def print_report(out: dict[str, Any]) -> None:
             f"(peak {c['rss_peak_kib']}) = {c['rss_per_stream_kib']} KiB/stream; "
             f"completed ok {c['completed']['ok']}, errors {c['completed']['errors']}"
         )
+    kept = out.get("conversations_kept")
+    if kept:
+        grown = _mb(kept["rss_after_kib"]) - _mb(kept["rss_before_kib"])
+        print(f"\n== idle RSS with the Claude Code-sized rows' conversations kept (until 118 s idle): {grown:+.1f} MB")
     if out.get("rss_timeline"):
         print("\n== codexd RSS (KiB) after each phase: " + ", ".join(f"{k} {v}" for k, v in out["rss_timeline"]))
     if "churn" in out:

@@ -3,11 +3,12 @@ codexd against the fake reached directly in the same run, print a table with the
 write JSON (``--json``, default /tmp/codexd-bench.json).
 
 Phases: start-up and ``--version`` time, idle RSS; TTFT overhead (sequential and 32 concurrent; the same
-answer through two stand-in proxies that do no work, ``bench.floors``; then sequential with a Claude
-Code-sized Messages request, ``claude_code_body``, and with two turns of a conversation in alternation, 80 KB
-and 640 KB); many requests 32 at a time,
+answer through two stand-in proxies that do no work, ``bench.floors``); many requests 32 at a time,
 then idle RSS; streaming throughput and CPU per 10k translated events (32 and 256 clients), then idle RSS;
-N open slow streams (progress and RSS per stream); (full runs) idle RSS two minutes after the last request.
+N open slow streams (progress and RSS per stream); (full runs) idle RSS two minutes after the last request;
+last, TTFT overhead with a Claude Code-sized Messages request, ``claude_code_body``, with two turns of a
+conversation in alternation, 80 KB and 640 KB, and with that session's and three sub-agents' turns in turn,
+then idle RSS with their conversations kept.
 ``--pin`` gives codexd a CPU of its own, away from the fake and the load generator.
 ``--profile OUT`` instead runs codexd under cProfile for the throughput phase only and prints its top functions.
 """
@@ -107,10 +108,6 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, background=args.background))
         out["ttft"].append(await phases.ttft(ctx, name, args.requests, min(32, args.requests)))
     out["floors"] = await phases.floors(ctx, args.requests)
-    for name, direct_name in LARGE_ROWS.items():
-        if name in ctx.targets:
-            echo = echo_of(ctx.targets[direct_name])
-            out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, direct_name=direct_name, echo=echo))
     out["rss_timeline"].append(("ttft", rss_kib(ctx.pid)))
     # Requests 32 at a time before any larger burst: this RSS shows what requests leave behind, not the
     # high-water mark of the bursts that follow (which get their own rows).
@@ -132,6 +129,18 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
     if not args.quick:
         out["rest"] = await phases.rest(ctx, CONNECTION_MAX_AGE + 2 * IDLE_TRIM_AFTER + 1.0)
         out["rss_timeline"].append(("rest", out["rest"]["rss_kib"]))
+    # The Claude Code-sized rows come last: codexd keeps the conversations they send for the next turn (by design,
+    # until 118 s without requests), which would count in every idle reading after them. What that costs is
+    # read here instead.
+    before = rss_kib(ctx.pid)
+    for name, direct_name in LARGE_ROWS.items():
+        if name in ctx.targets:
+            echo = echo_of(ctx.targets[direct_name])
+            out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, direct_name=direct_name, echo=echo))
+    if any(name in ctx.targets for name in LARGE_ROWS):
+        await asyncio.sleep(IDLE_TRIM_AFTER + 1.0)
+        out["conversations_kept"] = {"rss_before_kib": before, "rss_after_kib": rss_kib(ctx.pid)}
+        out["rss_timeline"].append(("Claude Code-sized rows, idle", out["conversations_kept"]["rss_after_kib"]))
 
 
 LARGE = "messages 80 KB"  # a Claude Code-sized request (``claude_code_body``), the same every time
@@ -141,18 +150,25 @@ TURNS_DIRECT = "direct 80 KB, turns"
 SESSION = "messages 640 KB, turns"  # the same, late in a long session: 250 tool calls
 SESSION_DIRECT = "direct 640 KB, turns"
 SESSION_CALLS = 250
-LARGE_ROWS = {LARGE: LARGE_DIRECT, TURNS: TURNS_DIRECT, SESSION: SESSION_DIRECT}  # through codexd: direct
+# The same main conversation with three sub-agents of Claude Code's working at once (their own prompts, tools
+# and conversations, 200-290 KB), each sending its next turn in turn.
+AGENTS = "messages 640 KB + 3 sub-agents, turns"
+AGENTS_DIRECT = "direct 640 KB + 3 sub-agents, turns"
+SUB_AGENT_CALLS = (60, 80, 100)
+LARGE_ROWS = {LARGE: LARGE_DIRECT, TURNS: TURNS_DIRECT, SESSION: SESSION_DIRECT, AGENTS: AGENTS_DIRECT}
 
 
 def large_targets(codexd_url: str, direct: Target) -> dict[str, Target]:
     """The Claude Code-sized Messages request through codexd, and the body codexd makes of it sent directly;
-    the same for two turns of a conversation sent in alternation, early (80 KB) and late (640 KB) in a session."""
+    the same for two turns of a conversation sent in alternation, early (80 KB) and late (640 KB) in a session,
+    and for that late session's turns with those of three sub-agents in between."""
     body = claude_code_body()
     return {
         LARGE: Target(LARGE, f"{codexd_url}/v1/messages", json.dumps(body).encode(), MESSAGES_MARKER),
         LARGE_DIRECT: direct_of(LARGE_DIRECT, direct, [body]),
         **turn_targets(TURNS, TURNS_DIRECT, f"{codexd_url}/v1/messages", direct, conversation_turns()),
         **turn_targets(SESSION, SESSION_DIRECT, f"{codexd_url}/v1/messages", direct, conversation_turns(SESSION_CALLS)),
+        **turn_targets(AGENTS, AGENTS_DIRECT, f"{codexd_url}/v1/messages", direct, agents_turns()),
     }
 
 
@@ -175,17 +191,24 @@ def echo_of(direct: Target) -> dict[str, Any]:
     return {"instructions": upstream["instructions"], "tools": upstream["tools"]}
 
 
-def conversation_turns(calls: int = 13) -> list[dict[str, Any]]:
+def conversation_turns(calls: int = 13, seed: int = 1) -> list[dict[str, Any]]:
     """Two turns of a Claude Code conversation, about 80 KB with 13 ``calls`` (640 KB with 250): the second has
     one more tool call and its result, and Claude Code's cache mark moves to its last message. Sent in
     alternation, each request finds the other's messages remembered but one to three (a real session's next turn
-    brings two or three new ones)."""
-    longer = claude_code_body(turns=calls)
+    brings two or three new ones). Another ``seed``, another agent: its own prompt, tools and conversation."""
+    longer = claude_code_body(turns=calls, seed=seed)
     shorter = {**longer, "messages": longer["messages"][:-2]}
     turns = json.loads(json.dumps([shorter, longer]))  # copies: each gets its own mark
     for turn in turns:
         turn["messages"][-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}
     return turns
+
+
+def agents_turns() -> list[dict[str, Any]]:
+    """The 640 KB session's two turns and those of ``SUB_AGENT_CALLS`` sub-agents: each agent's first turn in
+    turn, then each one's second."""
+    agents = [conversation_turns(SESSION_CALLS), *(conversation_turns(c, 2 + n) for n, c in enumerate(SUB_AGENT_CALLS))]
+    return [turns[k] for k in range(2) for turns in agents]
 
 
 def direct_target(fake_url: str, token: str, ca: Path) -> Target:

@@ -62,7 +62,8 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
     endpoints = {t["endpoint"] for t in data["ttft"]}
     assert {"chat", "responses"} <= endpoints
     if data["messages_available"]:
-        assert {"messages 80 KB", "messages 80 KB, turns", "messages 640 KB, turns"} <= endpoints
+        large = {"messages 80 KB", "messages 80 KB, turns", "messages 640 KB, turns"}
+        assert {*large, "messages 640 KB + 3 sub-agents, turns"} <= endpoints
     assert data["first_delay_s"] == 0.02
     for t in data["ttft"]:
         assert t["codexd"]["errors"] == 0 and t["direct"]["errors"] == 0, t
@@ -86,6 +87,10 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
     assert _number(data["after_bursts"]["rss_kib"]) and data["after_bursts"]["rss_kib"] > 0
     phases = [name for name, _ in data["rss_timeline"]]
     assert phases.index("churn") < phases.index("throughput"), "requests are counted before the bursts"
+    if data["messages_available"]:
+        assert phases[-1] == "Claude Code-sized rows, idle", "the conversations kept count in no earlier reading"
+        kept = data["conversations_kept"]
+        assert _number(kept["rss_before_kib"]) and _number(kept["rss_after_kib"])
     assert data["targets"] and all(t["result"] in ("PASS", "MISS") for t in data["targets"])
 
 
@@ -138,6 +143,24 @@ def test_the_turns_row_sends_two_turns_of_one_conversation_in_alternation() -> N
     session = [targets[SESSION].next_body() for _ in range(3)]  # late in a long session: the same, 640 KB
     assert 600_000 < len(session[0]) < len(session[1]) < 700_000 and session[2] == session[0]
     assert json.loads(targets[SESSION_DIRECT].next_body())["input"][:3] == upstream[0]["input"][:3]
+
+
+def test_the_agents_row_sends_each_agent_its_own_turns_in_turn() -> None:
+    from bench.run import AGENTS, AGENTS_DIRECT, SESSION, large_targets
+
+    direct = Target("direct", "https://127.0.0.1:1/backend-api/codex/responses", b"{}", b"delta")
+    targets = large_targets("http://127.0.0.1:2", direct)
+    sent = [json.loads(targets[AGENTS].next_body()) for _ in range(8)]
+    agents = [turn["messages"][0]["content"][0]["text"] for turn in sent]
+    assert len(set(agents)) == 4 and agents[:4] == agents[4:], "four agents, each in turn"
+    assert [len(turn["messages"]) for turn in sent[4:]] == [len(turn["messages"]) + 2 for turn in sent[:4]]
+    assert len({json.dumps(turn["tools"]) for turn in sent}) == 4, "each agent its own tools"
+    assert json.dumps(sent[0]).encode() == targets[SESSION].body, "the main agent is the session row's"
+    sizes = [len(json.dumps(turn)) for turn in sent[5:8]]
+    assert all(190_000 < size < 300_000 for size in sizes) and sum(sizes) + 650_000 > 1 << 20
+    upstream = [json.loads(targets[AGENTS_DIRECT].next_body()) for _ in range(8)]
+    # Each agent's second turn: a call (after the assistant's text) and its result more.
+    assert [len(body["input"]) for body in upstream[4:]] == [len(body["input"]) + 3 for body in upstream[:4]]
 
 
 def test_the_chat_session_is_the_same_conversation_as_the_messages_one() -> None:
