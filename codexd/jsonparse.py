@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import re
+import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from typing import Any
@@ -37,10 +38,14 @@ GROWING = frozenset({"messages", "input"})  # top-level lists clients resend wit
 _SMALL_BODY = 8 * 1024  # bytes; smaller bodies go to json.loads whole
 _SMALL_VALUE = 2 * 1024  # characters; shorter values are cheap to parse again
 _LARGE_VALUE = 1024 * 1024  # characters; longer ones are not kept (four, parsed too, would be several MB)
-_KEEP = 4  # values remembered: a session's main agent and its sub-agents send lists of their own
-# Conversations remembered, newest first, while their texts come to at most this many characters in all. With
-# the parsed messages and the translators' work on them, a conversation holds about five times its text.
-_CONVERSATION_BUDGET = 1024 * 1024
+_KEEP = 4  # tool lists remembered: a session's main agent and its kinds of sub-agent send lists of their own
+# Conversations remembered, newest first: Claude Code's main agent and the sub-agents it runs at once each send
+# their own, in turn, so a limit below what they come to together means none is ever found again (a 640 KB
+# main conversation and three sub-agents' of 200-290 KB: 9.8 and 3.4 ms a request instead of 0.4 and 0.3 with a
+# limit of 1 MiB). With the parsed messages and the translators' work on them, a conversation holds about five
+# times its text, so the budget (characters of text, all together) costs up to about 20 MB while clients work.
+_CONVERSATIONS = 8
+_CONVERSATION_BUDGET = 4 * 1024 * 1024
 _PIECE = 16 * 1024  # characters: the settled part of a conversation is compared in pieces of at least this size
 _UNSETTLED = 4  # the newest items, which clients still change (cache marks), are compared one at a time
 
@@ -65,7 +70,7 @@ class Remembered:
     up to the next item's start (separators included), ``rest`` that of the items after the last piece, up to
     the last one's end. ``starts`` and ``ends`` place each item, counted from the first one's start."""
 
-    __slots__ = ("__weakref__", "bounds", "ends", "items", "pieces", "rest", "size", "starts")
+    __slots__ = ("__weakref__", "bounds", "ends", "items", "pieces", "rest", "size", "starts", "used")
 
     def __init__(self) -> None:
         self.items: list[Any] = []
@@ -75,6 +80,7 @@ class Remembered:
         self.bounds: list[int] = [0]
         self.rest = ""
         self.size = 0  # characters of text, the whole list's
+        self.used = 0.0  # when a body last brought it (the parser's clock)
 
     def text(self, n: int) -> str:
         """The text of item ``n``."""
@@ -134,22 +140,31 @@ class BodyParser:
         keys: frozenset[str] = WATCHED,
         keep: int = _KEEP,
         growing: frozenset[str] = GROWING,
+        conversations: int = _CONVERSATIONS,
         budget: int = _CONVERSATION_BUDGET,
         piece: int = _PIECE,
         unsettled: int = _UNSETTLED,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.keys = keys
         self.keep = keep
         self.growing = growing
+        self.conversations = conversations
         self.budget = budget
         self.piece = piece
         self.unsettled = max(unsettled, 1)  # the last item is never in a piece: a piece ends where an item starts
+        self.clock = clock
         self._seen: list[tuple[str, SharedList]] = []  # (text, parsed list), newest first; within MAX_DEPTH
         self._conversations: list[Remembered] = []  # newest first; items within MAX_DEPTH
 
-    def forget_conversations(self) -> None:
-        """Let go of the remembered conversations (when clients have gone quiet)."""
-        self._conversations.clear()
+    def forget_conversations(self, unused_for: float | None = None) -> None:
+        """Let go of the remembered conversations: all of them (when clients have gone quiet), or those no body
+        has brought for ``unused_for`` seconds (a sub-agent that finished its task, while the others work on)."""
+        if unused_for is None:
+            self._conversations.clear()
+        else:
+            since = self.clock() - unused_for
+            self._conversations = [c for c in self._conversations if c.used >= since]
 
     def parse(self, raw: bytes) -> Any:
         """``json.loads(raw)``: an equal value (large watched lists as ``SharedList``), or the same exception
@@ -265,7 +280,7 @@ class BodyParser:
         if deep or not _SMALL_VALUE <= i - at <= self.budget:
             return items, i, deep
         self._settle(seen, text, first, k, starts, ends)
-        seen.items, seen.starts, seen.ends, seen.size = items, starts, ends, i - at
+        seen.items, seen.starts, seen.ends, seen.size, seen.used = items, starts, ends, i - at, self.clock()
         self._remember(seen)
         return SharedItems(items, seen), i, False
 
@@ -298,7 +313,7 @@ class BodyParser:
         """Keep a conversation as the newest, and older ones as far as the budget goes."""
         kept = [conversation]
         size = conversation.size
-        for older in self._conversations[: self.keep - 1]:
+        for older in self._conversations[: self.conversations - 1]:
             size += older.size
             if size > self.budget:
                 break

@@ -196,7 +196,8 @@ class IdleTrim:
     """Keeps an idle codexd small. ``IDLE_TRIM_AFTER`` seconds after a burst of requests it closes the curl
     handles the burst made and gives the allocator's free memory back (a few milliseconds); after
     ``CONNECTION_MAX_AGE`` without requests it also closes the upstream connections, which libcurl would
-    not reuse any more, and forgets the remembered conversations. Then it waits for the next burst."""
+    not reuse any more, and forgets the remembered conversations. Then it waits for the next burst. A
+    conversation no request has brought for that long is forgotten even while others keep codexd busy."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
@@ -205,6 +206,7 @@ class IdleTrim:
 
     def __call__(self) -> None:
         state = self.state
+        BODIES.forget_conversations(unused_for=CONNECTION_MAX_AGE)  # agents that stopped while others work on
         if state.in_flight or state.served == self.closed_at:
             return
         idle = time.monotonic() - state.last_done

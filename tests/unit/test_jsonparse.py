@@ -249,7 +249,7 @@ def test_small_and_oversized_conversations_are_not_remembered() -> None:
 
 
 def test_the_last_four_conversations_are_remembered_within_the_budget() -> None:
-    parser = BodyParser(budget=64 * 1024)
+    parser = BodyParser(conversations=4, budget=64 * 1024)
     sessions = [[{"role": "user", "content": f"Session {k}."}, *conversation(20)] for k in range(6)]
     parsed = [parser.parse(chat(messages))["messages"] for messages in sessions[:5]]  # about 12 KB each
     assert parser.parse(chat(sessions[4]))["messages"][1] is parsed[4][1]
@@ -261,6 +261,30 @@ def test_the_last_four_conversations_are_remembered_within_the_budget() -> None:
     assert parser.parse(chat(big))["messages"][1] is kept[1]
     assert parser.parse(chat(sessions[0]))["messages"][1] is not newest[1], "over the budget beside the big one"
     assert parser.parse(chat(big))["messages"][1] is not kept[1], "and the big one beside the newest"
+
+
+def test_a_main_agent_and_the_sub_agents_it_runs_are_all_remembered() -> None:
+    # Claude Code's main agent late in a session (about 900 KB of messages) and five sub-agents running at once
+    # (about 300 KB each) send their conversations in turn; with the default limits each finds its own again.
+    parser = BodyParser()
+    agents = [[{"role": "user", "content": f"Agent {k}."}, *conversation(400 if k else 1200)] for k in range(6)]
+    assert 850_000 < len(chat(agents[0])) < 1_000_000 and 280_000 < len(chat(agents[1])) < 320_000
+    first = [parser.parse(chat(messages))["messages"] for messages in agents]
+    again = [parser.parse(chat([*messages, {"role": "user", "content": "Go on."}]))["messages"] for messages in agents]
+    assert all(now[n] is before[n] for before, now in zip(first, again, strict=True) for n in (1, len(before) - 1))
+
+
+def test_conversations_no_body_brought_for_a_while_are_forgotten_alone() -> None:
+    now = [1000.0]
+    parser = BodyParser(clock=lambda: now[0])
+    finished, working = ([{"role": "user", "content": f"Agent {k}."}, *conversation(10)] for k in range(2))
+    old = parser.parse(chat(finished))["messages"]
+    now[0] += 100
+    kept = parser.parse(chat(working))["messages"]
+    now[0] += 50
+    parser.forget_conversations(unused_for=120)
+    assert parser.parse(chat(working))["messages"][1] is kept[1], "brought 50 s ago: kept"
+    assert parser.parse(chat(finished))["messages"][1] is not old[1], "150 s ago: forgotten"
 
 
 def test_forgotten_conversations_are_read_anew() -> None:

@@ -190,3 +190,30 @@ def test_remembered_conversations_are_forgotten_once_clients_have_gone_quiet(tri
     state.last_done = time.monotonic() - lifecycle.CONNECTION_MAX_AGE - 0.1
     trim()
     assert all(a is not b for a, b in zip(turn(), first, strict=True)), "parsed and translated anew"
+
+
+def test_a_conversation_no_request_brought_for_a_while_is_forgotten_while_others_run(
+    trims: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codexd.server.base import BODIES
+
+    now = [5000.0]
+    monkeypatch.setattr(BODIES, "clock", lambda: now[0])
+    finished, working = (
+        json.dumps({"messages": [{"role": "user", "content": f"Agent {k}: " + "words " * 2000}]}).encode()
+        for k in range(2)
+    )
+    first = BODIES.parse(finished)["messages"][0]
+    now[0] += lifecycle.CONNECTION_MAX_AGE - 10
+    busy = BODIES.parse(working)["messages"][0]
+    state = State()
+    state.served, state.last_done, state.in_flight = 9, time.monotonic(), {object()}
+    trim = lifecycle.IdleTrim(state)  # type: ignore[arg-type]
+    trim()
+    assert BODIES.parse(finished)["messages"][0] is first, "brought within the last 118 s: kept"
+    now[0] += lifecycle.CONNECTION_MAX_AGE + 1
+    BODIES.parse(working)
+    trim()
+    assert BODIES.parse(working)["messages"][0] is busy
+    assert BODIES.parse(finished)["messages"][0] is not first, "forgotten, though requests were running"
+    assert trims == [], "nothing given back while requests run"
