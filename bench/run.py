@@ -138,7 +138,7 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
             echo = echo_of(ctx.targets[direct_name])
             out["ttft"].append(await phases.ttft(ctx, name, args.requests, 1, direct_name=direct_name, echo=echo))
     if any(name in ctx.targets for name in LARGE_ROWS):
-        await asyncio.sleep(IDLE_TRIM_AFTER + 1.0)
+        await asyncio.sleep(phases.IDLE_SETTLE)  # the idle trim has run (it checks every 2 s)
         out["conversations_kept"] = {"rss_before_kib": before, "rss_after_kib": rss_kib(ctx.pid)}
         out["rss_timeline"].append(("Claude Code-sized rows, idle", out["conversations_kept"]["rss_after_kib"]))
 
