@@ -15,6 +15,7 @@ from typing import Any
 
 from codexd.errors import bad_request
 from codexd.jsonbody import EncodedList, compact
+from codexd.jsonparse import TOOL_LISTS
 from codexd.models import ModelMap
 from codexd.translate.chat_messages import Conversation, convert_messages, opt, opt_bool, opt_str
 from codexd.translate.recent import Recent
@@ -105,7 +106,7 @@ def _reject_unsupported(body: dict[str, Any]) -> None:
             raise bad_request(message, param=name)
 
 
-_RECENT: Recent[tuple[list[dict[str, Any]], bytes]] = Recent(4)
+_RECENT: Recent[tuple[list[dict[str, Any]], bytes]] = Recent(TOOL_LISTS)  # see TOOL_LISTS
 
 
 def _client_tools(body: dict[str, Any]) -> EncodedList:

@@ -15,6 +15,7 @@ from typing import Any
 
 from codexd.dialects.anthropic import as_object, invalid, optional, required_str
 from codexd.jsonbody import EncodedList, compact
+from codexd.jsonparse import TOOL_LISTS
 from codexd.translate.recent import Recent
 
 _NAME_OK = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -51,8 +52,7 @@ class Tools:
         return self.names.get(name) or _shorten(name, set())
 
 
-# A session's main agent and its sub-agents each send lists of their own.
-_RECENT: Recent[tuple[Tools, bytes]] = Recent(4)
+_RECENT: Recent[tuple[Tools, bytes]] = Recent(TOOL_LISTS)  # see TOOL_LISTS
 
 
 def parse_tools(value: Any) -> Tools:

@@ -98,11 +98,20 @@ def test_a_changed_tool_list_is_parsed_and_remembered_in_turn() -> None:
     assert parser.parse(json.dumps(body(changed_tools)).encode())["tools"] is changed
 
 
-def test_only_the_last_four_lists_are_remembered() -> None:
+def test_a_main_agent_and_its_kinds_of_sub_agent_each_find_their_tool_list_again() -> None:
+    # Six agents with lists of their own, in turn, as Claude Code's main agent and the sub-agents it runs send them.
     parser = BodyParser()
-    lists = [[tool(n, f"List {k}. ") for n in range(20)] for k in range(5)]
+    lists = [[tool(n, f"Agent {k}. ") for n in range(20)] for k in range(6)]
+    first = [parser.parse(json.dumps(body(tools)).encode())["tools"] for tools in lists]
+    again = [parser.parse(json.dumps(body(tools, "next")).encode())["tools"] for tools in lists]
+    assert all(now is before for before, now in zip(first, again, strict=True))
+
+
+def test_only_the_last_eight_lists_are_remembered() -> None:
+    parser = BodyParser()
+    lists = [[tool(n, f"List {k}. ") for n in range(20)] for k in range(9)]
     parsed = [parser.parse(json.dumps(body(tools)).encode())["tools"] for tools in lists]
-    assert parser.parse(json.dumps(body(lists[4])).encode())["tools"] is parsed[4]
+    assert parser.parse(json.dumps(body(lists[8])).encode())["tools"] is parsed[8]
     assert parser.parse(json.dumps(body(lists[1])).encode())["tools"] is parsed[1]
     oldest = parser.parse(json.dumps(body(lists[0])).encode())["tools"]
     assert oldest == lists[0] and oldest is not parsed[0]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
 from codexd.jsonbody import dumps_body
-from codexd.jsonparse import Remembered, SharedItems
+from codexd.jsonparse import TOOL_LISTS, Remembered, SharedItems
 from codexd.models import ModelMap
 from codexd.translate import thinking_signature
 from codexd.translate.messages_request import MessagesRequest, to_responses
@@ -405,10 +405,14 @@ def test_repeated_tool_lists_translate_as_the_first_time_and_changes_are_seen() 
     # The repeat brings the first one's JSON text, which the upstream body splices in.
     assert again.body["tools"].text is first.body["tools"].text
     assert json.loads(dumps_body(again.body)) == json.loads(json.dumps(first.body))
-    for other in range(5):  # more different lists than are remembered
+    for other in range(TOOL_LISTS + 1):  # more different lists than are remembered
         translate(request(user("q"), tools=tools(f"Other {other}")))
     changed = translate(request(user("q"), tools=tools("Read a text file")))
     assert changed.body["tools"][0]["description"] == "Read a text file"
+    # A main agent and the kinds of sub-agent it runs send lists of their own, in turn: each is translated once.
+    agents = [translate(request(user("q"), tools=tools(f"Agent {k}"))) for k in range(6)]
+    again = [translate(request(user("q2"), tools=tools(f"Agent {k}"))) for k in range(6)]
+    assert all(a.body["tools"].text is b.body["tools"].text for a, b in zip(agents, again, strict=True))
     assert translate(request(user("q"), tools=tools("Read a file"))).body["tools"] == first.body["tools"]
 
     def default_of(tools_list: list[dict[str, Any]]) -> Any:
