@@ -37,7 +37,7 @@ WATCHED = frozenset({"tools"})  # top-level keys whose values clients resend unc
 GROWING = frozenset({"messages", "input"})  # top-level lists clients resend with more at the end (conversations)
 _SMALL_BODY = 8 * 1024  # bytes; smaller bodies go to json.loads whole
 _SMALL_VALUE = 2 * 1024  # characters; shorter values are cheap to parse again
-_LARGE_VALUE = 1024 * 1024  # characters; longer ones are not kept (four, parsed too, would be several MB)
+_LARGE_VALUE = 1024 * 1024  # characters; longer ones are not kept (eight, parsed too, would be tens of MB)
 # Tool lists remembered, here and (translated) by the translators: a session's main agent and each kind of
 # sub-agent it runs send lists of their own, in turn, as many as the conversations kept (with four, a fifth list
 # in the rotation pushed out the next one due: 0.76 instead of 0.19 ms a request, 40 KB lists). About 250 KiB
