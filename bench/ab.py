@@ -11,7 +11,8 @@ codexd's CPU per request. It prints the median and range over the rounds and wri
 Rows: ``chat`` and ``messages`` (one-line requests), ``80 KB`` (the Claude Code-sized Messages request, the same
 every time), ``turns`` (two turns of that conversation in alternation), ``session`` (the same with 250 tool
 calls, 640 KB: a long session's next turn), ``chat session`` (that conversation as a Chat Completions request)
-and ``agents`` (the session's turns with those of three sub-agents in between, each agent's in turn).
+and ``agents`` (the session's turns with those of three sub-agents in between, each agent's in turn; each
+sub-agent has tools of its own, and ``--sub-agents`` sets how many).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from bench.run import (
     LARGE_ROWS,
     SESSION,
     SESSION_CALLS,
+    SUB_AGENT_CALLS,
+    SUB_AGENTS,
     TURNS,
     conversation_turns,
     direct_target,
@@ -66,6 +69,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=200, help="requests per round and version (default 200)")
     p.add_argument("--http2", action="store_true", help="the fake backend speaks HTTP/2, as chatgpt.com does")
     p.add_argument("--pin", action="store_true", help="both codexd processes on one CPU, the fake and this on the rest")
+    p.add_argument(
+        "--sub-agents",
+        type=int,
+        default=SUB_AGENTS,
+        choices=range(1, len(SUB_AGENT_CALLS) + 1),
+        metavar="N",
+        help=f"sub-agents in the agents row, each with its own tools (default {SUB_AGENTS})",
+    )
     p.add_argument("--json", type=Path, default=Path("/tmp/codexd-ab.json"), help="where to write results")
     args = p.parse_args(argv)
     args.rows = [row.strip() for row in args.rows.split(",") if row.strip()]
@@ -78,7 +89,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def row_targets(row: str, url: str, direct: Target) -> tuple[Target, Target, dict[str, Any] | None]:
+def row_targets(
+    row: str, url: str, direct: Target, sub_agents: int = SUB_AGENTS
+) -> tuple[Target, Target, dict[str, Any] | None]:
     """The target through codexd at ``url``, its direct counterpart, and what the fake echoes for them."""
     if row in ("chat", "messages"):
         path = "chat/completions" if row == "chat" else "messages"
@@ -90,18 +103,24 @@ def row_targets(row: str, url: str, direct: Target) -> tuple[Target, Target, dic
         via, to = targets["via"], targets["to"]
     else:
         name = {"80 KB": LARGE, "turns": TURNS, "session": SESSION, "agents": AGENTS}[row]
-        targets = large_targets(url, direct)
+        targets = large_targets(url, direct, sub_agents)
         via, to = targets[name], targets[LARGE_ROWS[name]]
     return via, to, echo_of(to)
 
 
 async def measure_row(
-    row: str, versions: dict[str, Codexd], direct: Target, ctx: phases.Ctx, rounds: int, n: int
+    row: str,
+    versions: dict[str, Codexd],
+    direct: Target,
+    ctx: phases.Ctx,
+    rounds: int,
+    n: int,
+    sub_agents: int = SUB_AGENTS,
 ) -> dict[str, Any]:
     """``rounds`` rounds of ``n`` requests per version, the order swapped each round; per version the rounds'
     TTFT overhead p50, own-time p50 and CPU ms per request."""
     found: dict[str, dict[str, list[float]]] = {name: {"overhead": [], "own": [], "cpu": []} for name in versions}
-    targets = {name: row_targets(row, codexd.url, direct) for name, codexd in versions.items()}
+    targets = {name: row_targets(row, codexd.url, direct, sub_agents) for name, codexd in versions.items()}
     errors = 0
     for r in range(rounds):
         order = list(versions) if r % 2 == 0 else list(reversed(versions))
@@ -152,13 +171,19 @@ def main(argv: list[str] | None = None) -> int:
                 versions[name] = start_codexd(config, home, token, ca, tree=tree)
             fake_url = f"https://127.0.0.1:{fake_port}"
             direct = direct_target(fake_url, token, ca)
-            out: dict[str, Any] = {"trees": {k: str(v) for k, v in trees.items()}, "http2": args.http2}
+            out: dict[str, Any] = {
+                "trees": {k: str(v) for k, v in trees.items()},
+                "http2": args.http2,
+                "sub_agents": args.sub_agents,
+            }
             if args.pin:
                 out["pinned"] = pin_cpus([c.proc.pid for c in versions.values()], [fake.pid, os.getpid()])
             ctx = phases.Ctx({}, fake_url, str(ca), 0)
             loop = asyncio.new_event_loop()
             out["rows"] = [
-                loop.run_until_complete(measure_row(row, versions, direct, ctx, args.rounds, args.requests))
+                loop.run_until_complete(
+                    measure_row(row, versions, direct, ctx, args.rounds, args.requests, args.sub_agents)
+                )
                 for row in args.rows
             ]
             loop.close()
@@ -168,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             fake.terminate()
             fake.wait(10)
     print(f"old: {trees['old']}\nnew: {trees['new']}")
+    if "agents" in args.rows:
+        print(f"agents: the 640 KB session and {args.sub_agents} sub-agents")
     print_rows(out["rows"])
     args.json.write_text(json.dumps(out, indent=2))
     print(f"\nJSON written to {args.json}")

@@ -154,21 +154,22 @@ SESSION_CALLS = 250
 # and conversations, 200-290 KB), each sending its next turn in turn.
 AGENTS = "messages 640 KB + 3 sub-agents, turns"
 AGENTS_DIRECT = "direct 640 KB + 3 sub-agents, turns"
-SUB_AGENT_CALLS = (60, 80, 100)
+SUB_AGENT_CALLS = (60, 80, 100, 70, 90, 50, 110)  # tool calls in each sub-agent's conversation
+SUB_AGENTS = 3  # of them in the row (``python -m bench.ab --sub-agents`` takes more)
 LARGE_ROWS = {LARGE: LARGE_DIRECT, TURNS: TURNS_DIRECT, SESSION: SESSION_DIRECT, AGENTS: AGENTS_DIRECT}
 
 
-def large_targets(codexd_url: str, direct: Target) -> dict[str, Target]:
+def large_targets(codexd_url: str, direct: Target, sub_agents: int = SUB_AGENTS) -> dict[str, Target]:
     """The Claude Code-sized Messages request through codexd, and the body codexd makes of it sent directly;
     the same for two turns of a conversation sent in alternation, early (80 KB) and late (640 KB) in a session,
-    and for that late session's turns with those of three sub-agents in between."""
+    and for that late session's turns with those of ``sub_agents`` sub-agents in between."""
     body = claude_code_body()
     return {
         LARGE: Target(LARGE, f"{codexd_url}/v1/messages", json.dumps(body).encode(), MESSAGES_MARKER),
         LARGE_DIRECT: direct_of(LARGE_DIRECT, direct, [body]),
         **turn_targets(TURNS, TURNS_DIRECT, f"{codexd_url}/v1/messages", direct, conversation_turns()),
         **turn_targets(SESSION, SESSION_DIRECT, f"{codexd_url}/v1/messages", direct, conversation_turns(SESSION_CALLS)),
-        **turn_targets(AGENTS, AGENTS_DIRECT, f"{codexd_url}/v1/messages", direct, agents_turns()),
+        **turn_targets(AGENTS, AGENTS_DIRECT, f"{codexd_url}/v1/messages", direct, agents_turns(sub_agents)),
     }
 
 
@@ -204,10 +205,11 @@ def conversation_turns(calls: int = 13, seed: int = 1) -> list[dict[str, Any]]:
     return turns
 
 
-def agents_turns() -> list[dict[str, Any]]:
-    """The 640 KB session's two turns and those of ``SUB_AGENT_CALLS`` sub-agents: each agent's first turn in
-    turn, then each one's second."""
-    agents = [conversation_turns(SESSION_CALLS), *(conversation_turns(c, 2 + n) for n, c in enumerate(SUB_AGENT_CALLS))]
+def agents_turns(sub_agents: int = SUB_AGENTS) -> list[dict[str, Any]]:
+    """The 640 KB session's two turns and those of ``sub_agents`` sub-agents (``SUB_AGENT_CALLS``), each with
+    its own prompt and tools: each agent's first turn in turn, then each one's second."""
+    calls = SUB_AGENT_CALLS[:sub_agents]
+    agents = [conversation_turns(SESSION_CALLS), *(conversation_turns(c, 2 + n) for n, c in enumerate(calls))]
     return [turns[k] for k in range(2) for turns in agents]
 
 

@@ -205,3 +205,16 @@ def test_ab_refuses_a_folder_without_codexd(tmp_path: Path) -> None:
         [sys.executable, "-m", "bench.ab", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=30
     )
     assert run.returncode == 2 and "holds no codexd/ package" in run.stderr
+
+
+def test_ab_can_run_the_agents_row_with_more_sub_agents_each_with_its_own_tools() -> None:
+    from bench.ab import parse, row_targets
+
+    direct = Target("direct", "https://127.0.0.1:1/backend-api/codex/responses", b"{}", b"delta")
+    args = parse([str(REPO), "--rows", "agents", "--sub-agents", "4"])
+    via, to, _ = row_targets("agents", "http://127.0.0.1:2", direct, args.sub_agents)
+    sent = [json.loads(via.next_body()) for _ in range(10)]
+    agents = [turn["messages"][0]["content"][0]["text"] for turn in sent]
+    assert len(set(agents)) == 5 and agents[:5] == agents[5:], "the session and four sub-agents, each in turn"
+    assert len({json.dumps(turn["tools"]) for turn in sent}) == 5, "each agent its own tools"
+    assert len({json.loads(to.next_body())["instructions"] for _ in range(10)}) == 5, "and its own prompt upstream"
