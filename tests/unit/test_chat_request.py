@@ -302,11 +302,11 @@ def test_repeated_tools_are_reused_with_their_encoding_and_changes_are_seen() ->
     assert again["tools"].text is first["tools"].text  # encoded once
     assert json.loads(dumps_body(again)) == json.loads(json.dumps(first))
     one = upstream({"messages": HELLO, "tools": tools(1)})  # equal to True in Python, not in JSON
+    assert json.loads(dumps_body(one))["tools"][0]["parameters"]["properties"]["path"]["default"] == 1
     # Six agents with lists of their own, in turn: each list is translated and encoded once.
     agents = [upstream({"messages": HELLO, "tools": tools(f"agent {k}")}) for k in range(6)]
-    again = [upstream({"messages": HELLO, "tools": tools(f"agent {k}")}) for k in range(6)]
-    assert all(a["tools"].text is b["tools"].text for a, b in zip(agents, again, strict=True))
-    assert json.loads(dumps_body(one))["tools"][0]["parameters"]["properties"]["path"]["default"] == 1
+    resent = [upstream({"messages": HELLO, "tools": tools(f"agent {k}")}) for k in range(6)]
+    assert all(a["tools"].text is b["tools"].text for a, b in zip(agents, resent, strict=True))
     # A request that filters the list (allowed_tools) sends the filtered list, and the next one the whole.
     choice = {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [{"function": {"name": "b"}}]}}
     filtered = upstream({"messages": HELLO, "tools": tools(True), "tool_choice": choice})

@@ -409,11 +409,11 @@ def test_repeated_tool_lists_translate_as_the_first_time_and_changes_are_seen() 
         translate(request(user("q"), tools=tools(f"Other {other}")))
     changed = translate(request(user("q"), tools=tools("Read a text file")))
     assert changed.body["tools"][0]["description"] == "Read a text file"
+    assert translate(request(user("q"), tools=tools("Read a file"))).body["tools"] == first.body["tools"]
     # A main agent and the kinds of sub-agent it runs send lists of their own, in turn: each is translated once.
     agents = [translate(request(user("q"), tools=tools(f"Agent {k}"))) for k in range(6)]
-    again = [translate(request(user("q2"), tools=tools(f"Agent {k}"))) for k in range(6)]
-    assert all(a.body["tools"].text is b.body["tools"].text for a, b in zip(agents, again, strict=True))
-    assert translate(request(user("q"), tools=tools("Read a file"))).body["tools"] == first.body["tools"]
+    resent = [translate(request(user("q2"), tools=tools(f"Agent {k}"))) for k in range(6)]
+    assert all(a.body["tools"].text is b.body["tools"].text for a, b in zip(agents, resent, strict=True))
 
     def default_of(tools_list: list[dict[str, Any]]) -> Any:
         request_ = translate(request(user("q"), tools=tools_list))
