@@ -312,7 +312,9 @@ def settled(parser: BodyParser, raw: bytes) -> Any:
     the conversation says: the pieces and the rest are the list's text, each item's place in it its text."""
     messages = parser.parse(raw)["messages"]
     if type(messages) is not SharedItems:
-        assert len(json.dumps(messages)) < 3000
+        # Not remembered: its text was under 2 KiB, so its most compact spelling is too (ASCII escaping can
+        # triple a text, so the default spelling tells nothing).
+        assert len(json.dumps(messages, ensure_ascii=False, separators=(",", ":"))) < 2 * 1024
         return messages
     conversation = messages.conversation
     text = raw.decode()
