@@ -215,6 +215,8 @@ class IdleTrim:
         if state.served != self.trimmed_at:
             self.trimmed_at = state.served
             handles = state.upstream.release_handles()
+            if state.upstream.close_extra_connections():
+                logger.debug("closed the upstream connections a burst opened beyond one")
             if memory.release_free_memory():
                 logger.debug("gave memory back after %d requests (%d curl handles closed)", state.served, handles)
         elif idle >= CONNECTION_MAX_AGE:

@@ -74,6 +74,7 @@ class LazyCurlClient(CurlAsyncHTTPClient):
         self.max_handles = max_clients
         self.spare_connections = spare_connections
         self._cache_limit = -1
+        self.connections_opened = 0  # by this client's transfers, over its life (libcurl's NUM_CONNECTS)
 
     def fetch_impl(self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]) -> None:
         """Queue the request as Tornado does, with one more handle first if all are busy and the cap allows."""
@@ -110,6 +111,7 @@ class LazyCurlClient(CurlAsyncHTTPClient):
         prepared.prepare(curl)
 
     def _finish(self, curl: Any, curl_error: int | None = None, curl_message: str | None = None) -> None:
+        self.connections_opened += curl.getinfo(pycurl.NUM_CONNECTS)
         super()._finish(curl, curl_error, curl_message)
         self._fit_cache(0)
 

@@ -30,6 +30,7 @@ from h2.events import (
     WindowUpdated,
 )
 from h2.exceptions import ProtocolError, StreamClosedError
+from h2.settings import SettingCodes, Settings
 from tornado.httputil import HTTPHeaders
 
 from tests.fakes.backend import BackendState, Recorded, responses_answer
@@ -51,6 +52,7 @@ class H2Backend:
     record: bool = True  # keep every request in state.requests (the benchmark turns it off)
     routes: dict[str, Callable[[bytes], tuple[int, Any]]] = field(default_factory=dict)  # more POST paths: JSON
     live: set[_Connection] = field(default_factory=set)
+    max_streams: int = 100  # streams at once the server allows on one connection (its SETTINGS)
 
     @property
     def base_url(self) -> str:
@@ -82,14 +84,17 @@ class H2Backend:
         await self.server.wait_closed()
 
 
-async def start_h2_backend(cert: Path, key: Path, state: BackendState | None = None) -> H2Backend:
-    """Listen on a free loopback port, TLS with ALPN offering only ``h2``."""
+async def start_h2_backend(
+    cert: Path, key: Path, state: BackendState | None = None, max_streams: int = 100
+) -> H2Backend:
+    """Listen on a free loopback port, TLS with ALPN offering only ``h2``, allowing ``max_streams`` streams at
+    once on a connection (100 is the h2 library's default, and libcurl's own limit)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))
     context.set_alpn_protocols(["h2"])
     box: list[H2Backend] = []
     server = await asyncio.start_server(lambda r, w: _Connection(box[0], r, w).run(), "127.0.0.1", 0, ssl=context)
-    backend = H2Backend(state or BackendState(), server, server.sockets[0].getsockname()[1])
+    backend = H2Backend(state or BackendState(), server, server.sockets[0].getsockname()[1], max_streams=max_streams)
     box.append(backend)
     return backend
 
@@ -110,6 +115,13 @@ class _Connection:
         self.state = backend.state
         self.reader, self.writer = reader, writer
         self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding="utf-8"))
+        self.h2.local_settings = Settings(  # the library's own, with the stream limit asked for
+            client=False,
+            initial_values={
+                SettingCodes.MAX_CONCURRENT_STREAMS: backend.max_streams,
+                SettingCodes.MAX_HEADER_LIST_SIZE: self.h2.DEFAULT_MAX_HEADER_LIST_SIZE,
+            },
+        )
         self.requests: dict[int, _Request] = {}
         self.window = asyncio.Event()  # set whenever the client grants more flow-control window
         self.task: asyncio.Task[Any] | None = None

@@ -1,6 +1,7 @@
 """codexd against an HTTP/2 backend, the protocol chatgpt.com offers and libcurl negotiates by default:
 streams arrive as they are sent, concurrent streams share one connection, a client that leaves cancels only
-its own stream, a reset stream is an in-band error, and a client that stops reading holds the upstream back."""
+its own stream, a reset stream is an in-band error, a client that stops reading holds the upstream back, and
+the connections a burst opened beyond one are closed once codexd is idle (over HTTP/1.1 they stay)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from typing import Any
 
 import pytest
 
+from codexd.server.lifecycle import IDLE_TRIM_AFTER, IdleTrim
 from tests.fakes.h2backend import H2Backend, start_h2_backend
 from tests.fakes.scripts import Builder, Script, Step
 from tests.fakes.tls import tls_files
 from tests.handlers.client import post_json, stream_sse
 from tests.harness import Stack, start_stack
 from tests.reliability.test_slow_clients import flat, flood
+from tests.reliability.wire import wait_for
 
 pytestmark = pytest.mark.gen_test(timeout=30)
 
@@ -31,9 +34,11 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 
 @pytest.fixture
-def h2(io_loop: Any, tls: tuple[Path, Path, Path]) -> Iterator[H2Backend]:
+def h2(io_loop: Any, tls: tuple[Path, Path, Path], request: pytest.FixtureRequest) -> Iterator[H2Backend]:
+    """The fake; a test parametrized with ``indirect=True`` gives the streams it allows on a connection."""
     _, cert, key = tls
-    backend = io_loop.asyncio_loop.run_until_complete(start_h2_backend(cert, key))
+    limit = getattr(request, "param", 100)
+    backend = io_loop.asyncio_loop.run_until_complete(start_h2_backend(cert, key, max_streams=limit))
     yield backend
     io_loop.asyncio_loop.run_until_complete(backend.aclose())
 
@@ -138,3 +143,57 @@ async def test_a_client_that_stops_reading_holds_the_http2_stream_back(h2, h2_st
         assert h2.state.connections == 1
     finally:
         sock.close()
+
+
+LIMIT = 2  # streams at once the fake allows on a connection in the tests below
+
+
+async def streams(stack: Stack, n: int) -> None:
+    answers = await asyncio.gather(*(stream_sse(f"{stack.url}/v1/chat/completions", CHAT) for _ in range(n)))
+    assert [a.code for a in answers] == [200] * n
+    assert all(a.events[-1].data == "[DONE]" for a in answers)
+
+
+def trim_after(stack: Stack) -> None:
+    """Run the idle trim as it runs once codexd has been idle for ``IDLE_TRIM_AFTER`` after requests."""
+    stack.state.last_done -= IDLE_TRIM_AFTER + 0.1
+    IdleTrim(stack.state)()
+
+
+@pytest.mark.parametrize("h2", [LIMIT], indirect=True)
+async def test_once_idle_the_connections_of_a_burst_beyond_one_are_closed(h2, h2_stack):
+    h2.state.default = paced(4)
+    await streams(h2_stack, 1)  # codexd learns the upstream speaks HTTP/2
+    await streams(h2_stack, 3 * LIMIT)
+    assert len(h2.live) >= 3, f"{len(h2.live)} connections for {3 * LIMIT} streams at {LIMIT} a connection"
+    trim_after(h2_stack)
+    await wait_for(lambda: not h2.live, 5, "the idle connections to close")
+    opened = h2.state.connections
+    await streams(h2_stack, 1)
+    assert h2.state.connections == opened + 1, "the next request opens one connection"
+    trim_after(h2_stack)
+    await streams(h2_stack, LIMIT)
+    assert h2.state.connections == opened + 1, "that one stays warm: it is the only one"
+
+
+@pytest.mark.parametrize("h2", [LIMIT], indirect=True)
+async def test_streams_that_fit_one_connection_keep_it_warm(h2, h2_stack):
+    h2.state.default = paced(4)
+    await streams(h2_stack, 1)
+    await streams(h2_stack, LIMIT)
+    opened = h2.state.connections
+    assert len(h2.live) == 1
+    trim_after(h2_stack)
+    await streams(h2_stack, LIMIT)
+    assert h2.state.connections == opened, "the next streams reused the warm connection"
+
+
+async def test_over_http1_the_idle_connections_stay_for_the_next_burst(stack):
+    for _ in range(8):
+        stack.backend.state.push(Script.events(Builder().start().text("x y").completed(), interval=0.05))
+    await streams(stack, 4)
+    opened = stack.backend.state.connections
+    assert opened >= 4, "one HTTP/1.1 connection a concurrent stream"
+    trim_after(stack)
+    await streams(stack, 4)
+    assert stack.backend.state.connections == opened, "the second burst reused the first one's connections"

@@ -32,6 +32,10 @@ class Upstream:
         self.calls.append("connections")
         return True
 
+    def close_extra_connections(self) -> bool:
+        self.calls.append("extra")
+        return False
+
 
 class State:
     """The parts of AppState the idle trim reads."""
@@ -87,20 +91,20 @@ def test_idle_handles_are_closed_at_the_trim_and_connections_closed_only_once_li
     state.served, state.last_done = 4, time.monotonic() - lifecycle.IDLE_TRIM_AFTER - 0.1
     trim()
     trim()
-    assert state.upstream.calls == ["handles"], "connections stay warm for the next request"
+    assert state.upstream.calls == ["handles", "extra"], "only a burst's extra connections are closed"
     state.last_done = time.monotonic() - lifecycle.CONNECTION_MAX_AGE - 0.1
     trim()
     trim()
-    assert state.upstream.calls == ["handles", "connections"], "closed once, then nothing until the next burst"
+    assert state.upstream.calls == ["handles", "extra", "connections"], "closed once, then nothing until the next burst"
     assert trims == [1, 1]
     state.served += 1
     state.in_flight.add(object())
     trim()
-    assert state.upstream.calls == ["handles", "connections"], "a request is running"
+    assert state.upstream.calls == ["handles", "extra", "connections"], "a request is running"
     state.in_flight.clear()
     trim()
     trim()
-    assert state.upstream.calls == ["handles", "connections", "handles", "connections"]
+    assert state.upstream.calls == ["handles", "extra", "connections", "handles", "extra", "connections"]
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
