@@ -141,18 +141,22 @@ class UpstreamClient:
         return closed
 
     def close_extra_connections(self) -> bool:
-        """Close the stream connections when there may be more than one over HTTP/2; True when closed.
+        """Close the stream connections if, over HTTP/2, a request since the last call opened one beside
+        those running; True when closed.
 
-        One HTTP/2 connection carries every stream up to the server's limit (libcurl's is 100), so more are
-        opened only by a burst beyond it (or when the server ended one); once idle, the extra ones only hold
-        memory until ``CONNECTION_MAX_AGE``: their TLS and HTTP/2 state, and the heap pages that state keeps
-        resident among what the burst freed. libcurl cannot close some idle connections and keep one, so all
-        go, and the next request opens one again (one TLS handshake). Over HTTP/1.1 each concurrent stream
-        needs a connection of its own: the idle ones are kept for the next burst. Called when codexd is idle
-        after requests.
+        One HTTP/2 connection carries every stream up to the server's limit (libcurl's is 100), so another is
+        opened only when one is full; once idle, the extra ones only hold memory until ``CONNECTION_MAX_AGE``:
+        their TLS and HTTP/2 state, and the heap pages that state keeps resident among what the burst freed.
+        libcurl cannot close some idle connections and keep one, so all go, and the next request opens one
+        again (one TLS handshake). A connection opened in place of one the server closed is not extra: it
+        was opened with no other stream running. Over HTTP/1.1 each concurrent stream needs a connection of
+        its own: the idle ones are kept for the next burst. Called when codexd is idle after requests.
         """
         streams = self._streams
-        if streams is None or not self.multiplexing or streams.connections_opened < 2 or not streams.at_rest:
+        if streams is None or not streams.at_rest:
+            return False
+        extra, streams.extra_connections = streams.extra_connections, 0
+        if not extra or not self.multiplexing:
             return False
         streams.close()
         self._streams = None

@@ -74,7 +74,9 @@ class LazyCurlClient(CurlAsyncHTTPClient):
         self.max_handles = max_clients
         self.spare_connections = spare_connections
         self._cache_limit = -1
-        self.connections_opened = 0  # by this client's transfers, over its life (libcurl's NUM_CONNECTS)
+        # Connections opened by transfers that started while others ran (libcurl's NUM_CONNECTS): over HTTP/2,
+        # where a transfer waits for a running one's connection, only a full connection makes another.
+        self.extra_connections = 0
 
     def fetch_impl(self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]) -> None:
         """Queue the request as Tornado does, with one more handle first if all are busy and the cap allows."""
@@ -96,6 +98,7 @@ class LazyCurlClient(CurlAsyncHTTPClient):
     def _curl_setup_request(
         self, curl: Any, request: HTTPRequest, buffer: BytesIO, headers: Any
     ) -> None:
+        curl.info["beside_others"] = len(self._curls) - len(self._free_list) > 1  # this one is taken already
         prepared = getattr(request, "request", request)  # fetch() hands a proxy of the request on
         if not isinstance(prepared, PreparedRequest):
             super()._curl_setup_request(curl, request, buffer, headers)
@@ -111,7 +114,8 @@ class LazyCurlClient(CurlAsyncHTTPClient):
         prepared.prepare(curl)
 
     def _finish(self, curl: Any, curl_error: int | None = None, curl_message: str | None = None) -> None:
-        self.connections_opened += curl.getinfo(pycurl.NUM_CONNECTS)
+        if curl.info["beside_others"] and curl.getinfo(pycurl.NUM_CONNECTS):
+            self.extra_connections += 1
         super()._finish(curl, curl_error, curl_message)
         self._fit_cache(0)
 

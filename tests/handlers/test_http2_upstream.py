@@ -176,6 +176,18 @@ async def test_once_idle_the_connections_of_a_burst_beyond_one_are_closed(h2, h2
     assert h2.state.connections == opened + 1, "that one stays warm: it is the only one"
 
 
+async def test_a_connection_opened_in_place_of_one_the_server_closed_stays_warm(h2, h2_stack):
+    h2.state.default = paced(4)
+    await streams(h2_stack, 1)
+    h2.goaway()  # as a server ends a connection it no longer wants
+    await asyncio.sleep(0.1)
+    await streams(h2_stack, 3)
+    opened = h2.state.connections
+    trim_after(h2_stack)
+    await streams(h2_stack, 3)
+    assert h2.state.connections == opened, "the replacement was the only connection: kept"
+
+
 @pytest.mark.parametrize("h2", [LIMIT], indirect=True)
 async def test_streams_that_fit_one_connection_keep_it_warm(h2, h2_stack):
     h2.state.default = paced(4)
