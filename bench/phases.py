@@ -181,9 +181,12 @@ async def floors(ctx: Ctx, n: int) -> dict[str, Any]:
     return {"requests": n, "direct_p50_ms": d50, "direct_p99_ms": d99, "rows": rows}
 
 
-async def throughput(ctx: Ctx, name: str, clients: int, rounds: int, deltas: int) -> dict[str, Any]:
-    """Deltas/s to ``clients`` concurrent streams (0 ms between events) and codexd CPU per 10k events."""
-    events = await set_mode(ctx, deltas=deltas)
+async def throughput(
+    ctx: Ctx, name: str, clients: int, rounds: int, deltas: int, interval: float = 0.0
+) -> dict[str, Any]:
+    """Deltas/s to ``clients`` concurrent streams and codexd CPU per 10k events, the fake sending its events
+    ``interval`` s apart (0: as fast as it can, so that one upstream read brings several)."""
+    events = await set_mode(ctx, deltas=deltas, interval=interval)
     client = make_client(clients)
     n = clients * rounds
     direct_res, direct_wall = await run_many(n, clients, lambda: stream(client, ctx.targets["direct"]))
@@ -196,6 +199,9 @@ async def throughput(ctx: Ctx, name: str, clients: int, rounds: int, deltas: int
     return {
         "endpoint": name,
         "clients": clients,
+        "upstream_interval_s": interval,
+        # from the first delta to the end of the answer, as the client saw it: how spread out the events came
+        "after_first_delta_p50_ms": _ms([r.total - r.ttft if r.ttft is not None else None for r in ok], 0.5),
         "streams": n,
         "upstream_events_per_stream": events,
         "deltas_received": sum(r.deltas for r in ok),

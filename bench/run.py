@@ -119,6 +119,8 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
             out["throughput"].append(
                 await phases.throughput(ctx, name, clients, rounds if clients <= 32 else 1, args.deltas)
             )
+    for name in names:  # as a model's tokens come: each event its own upstream read, and its own write
+        out["throughput"].append(await phases.throughput(ctx, name, 32, 1 if args.quick else 2, args.deltas, PACED))
     out["rss_timeline"].append(("throughput", rss_kib(ctx.pid)))
     out["after_bursts"] = await phases.rest(ctx, phases.IDLE_SETTLE)
     out["rss_timeline"].append(("throughput, idle", out["after_bursts"]["rss_kib"]))
@@ -143,6 +145,7 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
         out["rss_timeline"].append(("Claude Code-sized rows, idle", out["conversations_kept"]["rss_after_kib"]))
 
 
+PACED = 0.002  # seconds between the fake's events in the paced throughput rows
 LARGE = "messages 80 KB"  # a Claude Code-sized request (``claude_code_body``), the same every time
 LARGE_DIRECT = "direct 80 KB"
 TURNS = "messages 80 KB, turns"  # two turns of such a conversation in alternation (``conversation_turns``)

@@ -81,6 +81,12 @@ def test_quick_benchmark_reports_every_section(tmp_path: Path) -> None:
         assert t["codexd"]["errors"] == 0, t
         assert t["deltas_received"] == t["streams"] * 10
         assert _number(t["deltas_per_s"]) and _number(t["cpu_s_per_10k_events"])
+    paced = [t for t in data["throughput"] if t["upstream_interval_s"] > 0]
+    assert {t["endpoint"] for t in paced} == {t["endpoint"] for t in data["throughput"]}, "a paced row each"
+    for t in paced:  # ten deltas 2 ms apart: nine gaps after the first
+        assert t["after_first_delta_p50_ms"] >= 18, t
+    limited = [row["target"] for row in data["targets"] if "events/s" in row["target"]]
+    assert len(limited) == len(data["throughput"]) - len(paced), "the events target is for 0 ms between events"
     conc = data["concurrency"]
     assert conc["streams"] == 4 and conc["starved"] == 0 and _number(conc["rss_per_stream_kib"])
     assert data["churn"]["codexd"]["errors"] == 0 and _number(data["churn"]["rss_after_kib"])
