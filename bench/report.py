@@ -23,7 +23,7 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         elif "KB" in t["endpoint"]:  # the Claude Code-sized request: the same limit, one request at a time
             add(f"{t['endpoint']} TTFT overhead p50 ms (one at a time)", t["overhead_p50_ms"], 1.0)
     for t in out.get("throughput", []):
-        if t.get("upstream_interval_s"):
+        if t["upstream_interval_s"]:
             continue  # the target is for events sent as fast as the fake can (0 ms between them)
         add(
             f"{t['endpoint']} translated events/s per core ({t['clients']} clients)",
@@ -171,7 +171,7 @@ def print_report(out: dict[str, Any]) -> None:
                 [
                     t["endpoint"],
                     t["clients"],
-                    round(t.get("upstream_interval_s", 0.0) * 1000, 1),
+                    round(t["upstream_interval_s"] * 1000, 1),
                     t["streams"],
                     t["deltas_per_s"],
                     t["direct_deltas_per_s"],

@@ -129,11 +129,7 @@ class UpstreamClient:
         Called after ``CONNECTION_MAX_AGE`` without requests, when libcurl would not reuse those connections
         any more but would keep them (about 150 KiB each with their TLS state) until the next request.
         """
-        closed = False
-        if self._streams is not None and self._streams.at_rest:
-            self._streams.close()
-            self._streams = None
-            closed = True
+        closed = self._close_streams()
         if self._control is not None and self._control.at_rest:
             self._control.close()
             self._control = None
@@ -156,9 +152,13 @@ class UpstreamClient:
         if streams is None or not streams.at_rest:
             return False
         extra, streams.extra_connections = streams.extra_connections, 0
-        if not extra or not self.multiplexing:
+        return bool(extra) and self.multiplexing and self._close_streams()
+
+    def _close_streams(self) -> bool:
+        """Close the stream client, with its handles and connections, if no transfer runs; True when closed."""
+        if self._streams is None or not self._streams.at_rest:
             return False
-        streams.close()
+        self._streams.close()
         self._streams = None
         return True
 
