@@ -5,6 +5,8 @@ Tornado creates ``max_clients`` curl handles up front (6.8 KiB each, so 7 MiB fo
 every handle it has used, with its upload buffer and its last request body (about 25 KiB more), for as long
 as the process lives. Here handles are created on demand, up to ``max_clients``, and ``close_idle_handles``
 closes the ones not in use. Upstream connections live in the multi handle, so they stay warm either way.
+Every handle keeps its TLS sessions in one cache for the process (``TLS_SESSIONS``), which outlives the
+clients: a connection opened after codexd closed the idle ones resumes its TLS session.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from tornado.curl_httpclient import CurlAsyncHTTPClient
 from tornado.httpclient import HTTPRequest, HTTPResponse
 
 CurlOptions = Sequence[tuple[int, Any]]
+
+# libcurl keeps the TLS sessions (tickets) the servers gave in the multi handle, so they went with a client
+# closed when idle (after 118 s without requests, or after an HTTP/2 burst), and the next connection made a
+# full handshake: certificates sent and checked again. A share keeps them for every handle of the process
+# (libcurl keys each by host, port and TLS settings); ``curl_easy_reset`` leaves a handle's share in place.
+TLS_SESSIONS = pycurl.CurlShare()
+TLS_SESSIONS.setopt(pycurl.SH_SHARE, pycurl.LOCK_DATA_SSL_SESSION)
 
 
 class PreparedRequest(HTTPRequest):
@@ -78,6 +87,11 @@ class LazyCurlClient(CurlAsyncHTTPClient):
         # where a transfer waits for a running one's connection, only a full connection makes another.
         self.extra_connections = 0
 
+    def _curl_create(self) -> Any:
+        curl = super()._curl_create()
+        curl.setopt(pycurl.SHARE, TLS_SESSIONS)
+        return curl
+
     def fetch_impl(self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]) -> None:
         """Queue the request as Tornado does, with one more handle first if all are busy and the cap allows."""
         if not self._free_list and len(self._curls) < self.max_handles:
@@ -95,9 +109,7 @@ class LazyCurlClient(CurlAsyncHTTPClient):
             self._timeout = None
         self._handle_timeout()
 
-    def _curl_setup_request(
-        self, curl: Any, request: HTTPRequest, buffer: BytesIO, headers: Any
-    ) -> None:
+    def _curl_setup_request(self, curl: Any, request: HTTPRequest, buffer: BytesIO, headers: Any) -> None:
         curl.info["beside_others"] = len(self._curls) - len(self._free_list) > 1  # this one is taken already
         prepared = getattr(request, "request", request)  # fetch() hands a proxy of the request on
         if not isinstance(prepared, PreparedRequest):

@@ -2,7 +2,8 @@
 
 Same scripts, checks and counters as ``backend.py`` (``responses_answer`` decides every answer), served with
 the ``h2`` protocol library because Tornado serves HTTP/1.1 only. It answers ``POST .../responses`` and counts
-connections, the most streams open at once on one connection, and streams the client reset. Script faults map
+connections, the TLS sessions they resumed, the most streams open at once on one connection, and streams the
+client reset. Script faults map
 to HTTP/2: ``drop`` resets the stream (RST_STREAM), ``reset`` aborts the whole TCP connection.
 """
 
@@ -47,6 +48,7 @@ class H2Backend:
     server: asyncio.Server
     port: int
     alpn: list[str | None] = field(default_factory=list)  # the protocol each connection negotiated
+    resumed: list[bool] = field(default_factory=list)  # whether each connection resumed a TLS session
     most_streams: int = 0  # the most streams open at once on one connection
     resets_from_client: int = 0  # streams the client cancelled (RST_STREAM)
     record: bool = True  # keep every request in state.requests (the benchmark turns it off)
@@ -143,6 +145,7 @@ class _Connection:
         self.state.connections += 1
         ssl_object = self.writer.get_extra_info("ssl_object")
         self.backend.alpn.append(ssl_object.selected_alpn_protocol() if ssl_object else None)
+        self.backend.resumed.append(bool(ssl_object and ssl_object.session_reused))
         self.h2.initiate_connection()
         self.send()
         try:

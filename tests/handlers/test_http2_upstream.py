@@ -1,7 +1,8 @@
 """codexd against an HTTP/2 backend, the protocol chatgpt.com offers and libcurl negotiates by default:
 streams arrive as they are sent, concurrent streams share one connection, a client that leaves cancels only
-its own stream, a reset stream is an in-band error, a client that stops reading holds the upstream back, and
-the connections a burst opened beyond one are closed once codexd is idle (over HTTP/1.1 they stay)."""
+its own stream, a reset stream is an in-band error, a client that stops reading holds the upstream back, the
+connections a burst opened beyond one are closed once codexd is idle (over HTTP/1.1 they stay), and a
+connection opened after codexd closed the idle ones resumes the TLS session."""
 
 from __future__ import annotations
 
@@ -198,6 +199,20 @@ async def test_streams_that_fit_one_connection_keep_it_warm(h2, h2_stack):
     trim_after(h2_stack)
     await streams(h2_stack, LIMIT)
     assert h2.state.connections == opened, "the next streams reused the warm connection"
+
+
+@pytest.mark.parametrize("h2", [LIMIT], indirect=True)
+async def test_a_connection_opened_after_the_idle_ones_closed_resumes_the_tls_session(h2, h2_stack):
+    h2.state.default = paced(4)
+    await streams(h2_stack, 1)
+    assert h2.resumed == [False], "the first connection makes a full handshake"
+    assert h2_stack.state.upstream.close_idle(), "as after 118 s without requests"
+    await streams(h2_stack, 1)
+    await streams(h2_stack, 2 * LIMIT)  # a burst: one more connection beside the first
+    trim_after(h2_stack)
+    await wait_for(lambda: not h2.live, 5, "the idle connections to close")
+    await streams(h2_stack, 1)
+    assert len(h2.resumed) == 4 and all(h2.resumed[1:]), f"sessions resumed: {h2.resumed}"
 
 
 async def test_over_http1_the_idle_connections_stay_for_the_next_burst(stack):
