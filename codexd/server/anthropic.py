@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 import uuid
 
 from codexd.server.base import BaseHandler, DialectHandler
@@ -57,17 +60,30 @@ class MessagesHandler(DialectHandler):
         )
 
 
+# How long the estimate may hold the event loop before running streams get their turn (seconds).
+COUNT_SLICE = 0.005
+
+
 class CountTokensHandler(DialectHandler):
     """An offline estimate of the prompt's input tokens (see README for its accuracy)."""
 
     dialect = "anthropic"
     route = "count_tokens"
 
-    def post(self) -> None:
-        from codexd.translate.count_tokens import count_tokens
+    async def post(self) -> None:
+        from codexd.translate.count_tokens import count_parts
 
         self.set_header("request-id", self.request_id)
-        self.send_json({"input_tokens": count_tokens(self.json_body())})
+        total = 0.0
+        pause_at = time.monotonic() + COUNT_SLICE
+        for part in count_parts(self.json_body()):
+            total += part
+            if time.monotonic() > pause_at:  # a long conversation: let the streams' events through
+                await asyncio.sleep(0)
+                if self.client_gone:
+                    return
+                pause_at = time.monotonic() + COUNT_SLICE
+        self.send_json({"input_tokens": math.ceil(total)})
 
 
 def routes() -> list[tuple[str, type[BaseHandler]]]:

@@ -25,6 +25,7 @@ import json
 import math
 import re
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 from codexd.dialects.anthropic import invalid
@@ -59,18 +60,26 @@ _HEADER_B64 = 87_384  # base64 characters for the first 64 KiB, where image size
 
 def count_tokens(body: Any) -> int:
     """The estimated input tokens of a count_tokens (or messages) request body."""
+    return math.ceil(sum(count_parts(body)))
+
+
+def count_parts(body: Any) -> Iterator[float]:
+    """The estimate in parts whose sum, rounded up, is ``count_tokens``: the request with its system prompt,
+    then each message, then each tool. A bad body raises ``CodexdError`` before the first part.
+
+    About 0.3 us a character of text: a caller on an event loop can let other work run between parts
+    (a conversation near the context window takes 0.3-0.4 s in all; one message, a few ms)."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise invalid("messages", "Input should be a valid list")
-    total = float(_PER_REQUEST) + _content(body.get("system"))
+    yield _PER_REQUEST + _content(body.get("system"))
     for message in messages:
-        total += _PER_MESSAGE + (_content(message.get("content")) if isinstance(message, dict) else 0.0)
+        yield _PER_MESSAGE + (_content(message.get("content")) if isinstance(message, dict) else 0.0)
     tools = body.get("tools")
     for tool in tools if isinstance(tools, list) else []:
-        total += _tool(tool)
-    return math.ceil(total)
+        yield _tool(tool)
 
 
 def text_tokens(text: str) -> float:

@@ -1,16 +1,22 @@
-"""/v1/messages at the HTTP level: framing, pings during silence, query strings, errors in Anthropic's shape."""
+"""/v1/messages at the HTTP level: framing, pings during silence, query strings, errors in Anthropic's shape;
+/v1/messages/count_tokens of a long conversation without holding running streams up."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
+import time
 
 import pytest
 
 from codexd.jsonbody import dumps_body
 from codexd.models import ModelMap
+from codexd.translate.count_tokens import count_tokens
 from codexd.translate.messages_request import to_responses
 from tests.fakes.scripts import Builder, Script
 from tests.handlers.client import body_json, post_json, stream_sse
+from tests.reliability.wire import wait_for
 
 pytestmark = pytest.mark.gen_test(timeout=20)
 
@@ -90,6 +96,7 @@ async def test_a_resent_tool_list_reaches_upstream_as_sent_and_a_change_at_its_e
 async def test_each_turn_of_a_resent_conversation_reaches_upstream_as_sent(stack):
     """The messages of a conversation resent with the same text are reused as parsed and translated before
     (codexd.jsonparse, translate/progress.py); one that changed, a moved cache mark, and new ones are not."""
+
     def conversation(turns: int, result: str = "output ") -> list[dict[str, object]]:
         messages: list[dict[str, object]] = [{"role": "user", "content": "Fix the failing test."}]
         for n in range(turns):
@@ -113,3 +120,25 @@ async def test_each_turn_of_a_resent_conversation_reaches_upstream_as_sent(stack
             default_effort=settings.reasoning_effort,
         )
         assert stack.backend.state.posts[-1].body == json.loads(dumps_body(expected.body))
+
+
+async def test_counting_a_long_conversation_lets_running_streams_through(stack):
+    pieces = [f"w{i} " for i in range(150)]
+    script = Script.events(Builder().start().text("".join(pieces), pieces=pieces).completed(), interval=0.01)
+    stack.backend.state.push(script)
+    started = time.monotonic()
+    reading = asyncio.ensure_future(stream_sse(f"{stack.url}/v1/responses", {"input": "x", "stream": True}))
+    await wait_for(lambda: stack.backend.state.open_streams == 1, 5, "the stream to start")
+    line = "def handler(request):  # the answer's first bytes\n    return request.body[:40] + b'...'\n"
+    turns = [{"role": ("user", "assistant")[i % 2], "content": line * 250} for i in range(60)]  # 1.3 MB
+    body = {"model": "claude-sonnet-4-6", "messages": turns}
+    t0 = time.monotonic() - started
+    resp = await post_json(f"{stack.url}/v1/messages/count_tokens", body)
+    t1 = time.monotonic() - started
+    read = await reading
+    assert resp.code == 200 and body_json(resp)["input_tokens"] == count_tokens(body)
+    assert read.json()[-1]["type"] == "response.completed"
+    # The stream's events 10 ms apart kept coming while the estimate ran (it took 0.3 s here): on the event
+    # loop in one go, it held them all back until it was done.
+    gaps = [b - a for a, b in itertools.pairwise(read.times) if b > t0 and a < t1]
+    assert gaps and max(gaps) < (t1 - t0) / 2, f"longest gap {max(gaps):.3f} s in a count of {t1 - t0:.3f} s"
