@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 import uuid
 
@@ -71,19 +70,19 @@ class CountTokensHandler(DialectHandler):
     route = "count_tokens"
 
     async def post(self) -> None:
-        from codexd.translate.count_tokens import count_parts
+        from codexd.translate.count_tokens import count_parts, tokens_of
 
         self.set_header("request-id", self.request_id)
-        total = 0.0
+        parts: list[float] = []
         pause_at = time.monotonic() + COUNT_SLICE
         for part in count_parts(self.json_body()):
-            total += part
+            parts.append(part)
             if time.monotonic() > pause_at:  # a long conversation: let the streams' events through
                 await asyncio.sleep(0)
                 if self.client_gone:
                     return
                 pause_at = time.monotonic() + COUNT_SLICE
-        self.send_json({"input_tokens": math.ceil(total)})
+        self.send_json({"input_tokens": tokens_of(parts)})
 
 
 def routes() -> list[tuple[str, type[BaseHandler]]]:

@@ -25,7 +25,7 @@ import json
 import math
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from codexd.dialects.anthropic import invalid
@@ -60,11 +60,16 @@ _HEADER_B64 = 87_384  # base64 characters for the first 64 KiB, where image size
 
 def count_tokens(body: Any) -> int:
     """The estimated input tokens of a count_tokens (or messages) request body."""
-    return math.ceil(sum(count_parts(body)))
+    return tokens_of(count_parts(body))
+
+
+def tokens_of(parts: Iterable[float]) -> int:
+    """The estimate from its parts (``count_parts``): their sum, rounded up."""
+    return math.ceil(sum(parts))
 
 
 def count_parts(body: Any) -> Iterator[float]:
-    """The estimate in parts whose sum, rounded up, is ``count_tokens``: the request with its system prompt,
+    """The estimate in parts (``tokens_of`` makes the count of them): the request with its system prompt,
     then each message, then each tool. A bad body raises ``CodexdError`` before the first part.
 
     About 0.3 us a character of text: a caller on an event loop can let other work run between parts

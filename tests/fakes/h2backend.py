@@ -3,8 +3,8 @@
 Same scripts, checks and counters as ``backend.py`` (``responses_answer`` decides every answer), served with
 the ``h2`` protocol library because Tornado serves HTTP/1.1 only. It answers ``POST .../responses`` and counts
 connections, the TLS sessions they resumed, the most streams open at once on one connection, and streams the
-client reset. Script faults map
-to HTTP/2: ``drop`` resets the stream (RST_STREAM), ``reset`` aborts the whole TCP connection.
+client reset. Script faults map to HTTP/2: ``drop`` resets the stream (RST_STREAM), ``reset`` aborts the whole
+TCP connection.
 """
 
 from __future__ import annotations
