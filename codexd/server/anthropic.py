@@ -32,7 +32,7 @@ class MessagesHandler(DialectHandler):
         self.model_label = request.body["model"]
         forwarded = dict(headers)
         forwarded.setdefault("session-id", request.session_key)
-        stream = await self.state.upstream.open_stream(request.body, forwarded)
+        stream = await self.open_stream(request.body, forwarded)
         message_id = "msg_" + uuid.uuid4().hex[:24]
         if request.stream:
             translator = ResponsesToMessages(

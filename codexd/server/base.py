@@ -13,7 +13,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from asyncio import Future
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.client import responses as HTTP_REASONS
 from typing import Any
@@ -71,6 +72,7 @@ class BaseHandler(web.RequestHandler):
         self.model_label = ""
         self.client_gone = False
         self.request_id = ""
+        self.upstream_wait = 0.0  # seconds spent waiting on upstream calls other than the stream's (e.g. /models)
 
     @property
     def settings_(self) -> Settings:
@@ -84,6 +86,32 @@ class BaseHandler(web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
+
+    def clear(self) -> None:
+        super().clear()
+        self.overhead_shown = False  # whether x-codexd-overhead-ms is among the headers (clear drops it)
+
+    def flush(self, include_footers: bool = False) -> Future[None]:
+        if not self.overhead_shown:  # the first flush sends the headers: every response shows its overhead
+            self.show_overhead()
+        return super().flush(include_footers)
+
+    def show_overhead(self) -> None:
+        """Set ``x-codexd-overhead-ms`` to the time codexd has added so far (``overhead_ms``)."""
+        self.set_header("x-codexd-overhead-ms", f"{self.overhead_ms():.2f}")
+        self.overhead_shown = True
+
+    def overhead_ms(self) -> float:
+        """Milliseconds codexd itself spent on this request so far: all of it, less the upstream's own time.
+
+        That is the wait for the upstream stream's headers or, once it has ended (a whole answer, an error),
+        for all of it, and any other upstream call the handler waited on (``upstream_wait``)."""
+        now = time.monotonic()
+        waited = self.upstream_wait
+        stream = self.upstream_stream
+        if stream is not None:
+            waited += (stream.finished_at or stream.headers_at or now) - stream.started_at
+        return (now - self.t0 - waited) * 1000
 
     def check_xsrf_cookie(self) -> None:  # an API: no cookies, no XSRF tokens
         pass
@@ -257,13 +285,17 @@ def as_codexd_error(status_code: int, exc_info: Any) -> CodexdError:
 class DialectHandler(BaseHandler):
     """An API endpoint: opens an upstream stream and relays it through a translator."""
 
-    def overhead_ms(self) -> float:
-        """Time codexd itself spent before the first byte (excluding the upstream's own wait)."""
-        now = time.monotonic()
-        stream = self.upstream_stream
-        if stream is None or stream.headers_at is None:
-            return (now - self.t0) * 1000
-        return ((stream.started_at - self.t0) + (now - stream.headers_at)) * 1000
+    async def open_stream(
+        self, body: dict[str, Any] | bytes, client_headers: Mapping[str, str], **options: Any
+    ) -> UpstreamStream:
+        """``UpstreamClient.open_stream`` for this request. When the upstream refuses or cannot be reached,
+        the time spent trying is the upstream's, not codexd's, in ``overhead_ms``."""
+        asked = time.monotonic()
+        try:
+            return await self.state.upstream.open_stream(body, client_headers, **options)
+        except CodexdError:
+            self.upstream_wait += time.monotonic() - asked
+            raise
 
     def start_sse(self, stream: UpstreamStream) -> None:
         """Commit the 200 and the SSE headers (nothing is sent until the first flush)."""
@@ -289,7 +321,7 @@ class DialectHandler(BaseHandler):
         turn_state = stream.headers.get("x-codex-turn-state")
         if turn_state:
             self.set_header("x-codex-turn-state", turn_state)
-        self.set_header("x-codexd-overhead-ms", f"{self.overhead_ms():.2f}")
+        self.show_overhead()
 
     async def relay(
         self,

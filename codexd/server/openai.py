@@ -38,7 +38,7 @@ class ChatCompletionsHandler(DialectHandler):
             reasoning_summary="auto" if settings.reasoning_content else None,
         )
         self.model_label = request.upstream["model"]
-        stream = await self.state.upstream.open_stream(request.upstream, headers)
+        stream = await self.open_stream(request.upstream, headers)
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
         if request.stream:
@@ -67,7 +67,7 @@ class ChatCompletionsHandler(DialectHandler):
         if isinstance(body, dict) and isinstance(body.get("model"), str):
             body = {**body, "model": self.model_map().resolve(body["model"])}
             self.model_label = body["model"]
-        stream = await self.state.upstream.open_stream(body, self.request.headers, path="/chat/completions")
+        stream = await self.open_stream(body, self.request.headers, path="/chat/completions")
         await self.relay_raw(stream)
 
 

@@ -89,7 +89,9 @@ class ModelsHandler(BaseHandler):
             credentials = await self.state.upstream.credentials.current()
             if credentials.mode == "apikey":
                 return list(BUILTIN_MODELS)
+            asked = time.monotonic()
             payload = await self.state.upstream.get_json("/models", f"client_version={settings.client_version}")
+            self.upstream_wait += time.monotonic() - asked
             slugs = catalog_slugs(payload)
         except CodexdError as err:
             logger.warning("model list unavailable (%s); serving the built-in list", err.message)

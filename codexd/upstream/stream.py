@@ -71,6 +71,7 @@ class UpstreamStream:
         self._last = time.monotonic()
         self.started_at = self._last  # when the request was handed to libcurl
         self.headers_at: float | None = None  # when the status and headers had arrived
+        self.finished_at: float | None = None  # when the transfer ended, normally or not
 
     # --- callbacks wired into the tornado HTTPRequest -------------------------------------------
     def prepare_curl(self, curl: Any) -> None:
@@ -139,6 +140,7 @@ class UpstreamStream:
     def on_done(self, error: BaseException | None) -> None:
         """The fetch finished (normally or not)."""
         self._done = True
+        self.finished_at = time.monotonic()
         if error is not None and not self.aborted:
             self._error = error
         self._curl = None

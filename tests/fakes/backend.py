@@ -80,6 +80,7 @@ class BackendState:
         }
     )
     models_status: int = 200
+    models_delay: float = 0.0  # seconds the model list takes
     api_key: str = "sk-test-public-key-123456"  # the key the public API (API-key mode) accepts
     chooser: Any = None  # optional callable(body) -> Script | None, consulted before the queue
 
@@ -317,11 +318,13 @@ class ResponsesHandler(_Base):
 class ModelsHandler(_Base):
     """``GET /backend-api/codex/models?client_version=...``."""
 
-    def get(self) -> None:
+    async def get(self) -> None:
         self.record()
         failure = auth_error(self.state, self.request.headers)
         if failure:
             return self.send_json(*failure)
+        if self.state.models_delay:
+            await asyncio.sleep(self.state.models_delay)
         if not self.get_query_argument("client_version", ""):
             return self.send_json(400, {"detail": "client_version is required"})
         self.send_json(self.state.models_status, self.state.models if self.state.models_status == 200 else {})
