@@ -204,6 +204,7 @@ class BodyParser:
                     raise _Unexpected
                 i = _skip(text, i + 1)
                 known = self._recall(text, i) if key in self.keys else None
+                value: Any
                 if known is not None:
                     value, i = known
                 elif key in self.growing and text[i : i + 1] == "[":

@@ -73,8 +73,8 @@ def convert_messages(messages: Any) -> Conversation:
     ``EncodedList`` of the messages' JSON."""
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array.", param="messages")
-    remembered = type(messages) is SharedItems
-    now = _PROGRESS.start(messages, None) if remembered else Progress(None, encode=False)
+    shared = messages if isinstance(messages, SharedItems) else None
+    now = _PROGRESS.start(shared, None) if shared is not None else Progress(None, encode=False)
     pending_legacy: list[tuple[str, str]] = []  # (call_id, name) of legacy function_calls awaiting a result
     at_start = not now.done  # only system and developer messages so far
     for i in range(len(now.done), len(messages)):
@@ -87,8 +87,8 @@ def convert_messages(messages: Any) -> Conversation:
             again = role in ("system", "developer", "function") or msg.get("function_call") is not None
             now.add(msg, items, texts, again=again, settled=not pending_legacy)
         at_start = at_start and msg["role"] in ("system", "developer")
-    if remembered:
-        _PROGRESS.keep(messages, now)
+    if shared is not None:
+        _PROGRESS.keep(shared, now)
     return Conversation("\n\n".join(now.leading), now.upstream(_paired), now.texts)
 
 

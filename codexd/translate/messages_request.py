@@ -156,16 +156,16 @@ def _messages(value: Any, tools: Tools) -> tuple[list[dict[str, Any]], list[str]
         raise invalid("messages", "Input should be a valid list")
     if not value:
         raise invalid("messages", "at least one message is required")
-    remembered = type(value) is SharedItems
-    now = _PROGRESS.start(value, tools.names) if remembered else Progress(tools.names, encode=False)
+    shared = value if isinstance(value, SharedItems) else None
+    now = _PROGRESS.start(shared, tools.names) if shared is not None else Progress(tools.names, encode=False)
     for i in range(len(now.done), len(value)):
         message = value[i]
         if not now.take(message):
             role = as_object(message, f"messages.{i}").get("role")
             new = _message_items(message, role, f"messages.{i}", tools, now.leading if not now.items else None)
             now.add(message, new, (), again=role == "system")
-    if remembered:
-        _PROGRESS.keep(value, now)
+    if shared is not None:
+        _PROGRESS.keep(shared, now)
     return now.upstream(_paired), now.leading
 
 
