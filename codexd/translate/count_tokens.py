@@ -39,6 +39,10 @@ _RUNS = re.compile(
     r"|(?P<punct>[\x00-\x08\x0b\x0c\x0e-\x1f!-/:-@\[-`{-\x7f]+)|(?P<other>.)",
     re.DOTALL,
 )
+# Where a text can be cut without changing its estimate: no run crosses these points, and the run after
+# them costs the same whatever came before (after a line break; before one space and what is not a space).
+_CUT = re.compile(r"(?<=[\r\n])(?=[^\r\n])|(?<=[^ \t])(?= [^ \t])")
+_PIECE = 16 * 1024  # characters a part of a long text holds at least: about 5 ms of estimating
 _CAMEL = re.compile(r"[a-z](?=[A-Z])")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
@@ -69,22 +73,39 @@ def tokens_of(parts: Iterable[float]) -> int:
 
 
 def count_parts(body: Any) -> Iterator[float]:
-    """The estimate in parts (``tokens_of`` makes the count of them): the request with its system prompt,
-    then each message, then each tool. A bad body raises ``CodexdError`` before the first part.
+    """The estimate in parts (``tokens_of`` makes the count of them): the request, its system prompt, each
+    message's structure and blocks, a long text in pieces of about 16K characters, then each tool. A bad
+    body raises ``CodexdError`` before the first part.
 
     About 0.3 us a character of text: a caller on an event loop can let other work run between parts
-    (a conversation near the context window takes 0.3-0.4 s in all; one message, a few ms)."""
+    (a conversation near the context window takes 0.3-0.4 s in all; one part, at most a few ms unless a
+    text runs on for long without a space or a line break)."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise invalid("messages", "Input should be a valid list")
-    yield _PER_REQUEST + _content(body.get("system"))
+    yield _PER_REQUEST
+    yield from _content_parts(body.get("system"))
     for message in messages:
-        yield _PER_MESSAGE + (_content(message.get("content")) if isinstance(message, dict) else 0.0)
+        yield _PER_MESSAGE
+        if isinstance(message, dict):
+            yield from _content_parts(message.get("content"))
     tools = body.get("tools")
     for tool in tools if isinstance(tools, list) else []:
         yield _tool(tool)
+
+
+def text_parts(text: str) -> Iterator[float]:
+    """``text_tokens(text)`` in parts, the text cut every 16K characters or so where no run crosses."""
+    start = 0
+    while len(text) - start > 2 * _PIECE:
+        cut = _CUT.search(text, start + _PIECE)
+        if cut is None:
+            break
+        yield text_tokens(text[start : cut.start()])
+        start = cut.start()
+    yield text_tokens(text[start:] if start else text)
 
 
 def text_tokens(text: str) -> float:
@@ -128,38 +149,42 @@ def _utf8_len(code: int) -> int:
     return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
 
 
-def _json_tokens(value: Any) -> float:
+def _json_parts(value: Any) -> Iterator[float]:
     try:
-        return text_tokens(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     except (ValueError, RecursionError):
-        return 0.0
+        return
+    yield from text_parts(text)
 
 
-def _content(content: Any) -> float:
+def _content_parts(content: Any) -> Iterator[float]:
     """A system prompt, message content or tool result content: a string or a list of blocks."""
     if isinstance(content, str):
-        return text_tokens(content)
-    if not isinstance(content, list):
-        return 0.0
-    return sum(_block(block) for block in content if isinstance(block, dict))
+        yield from text_parts(content)
+    elif isinstance(content, list):
+        for block in content:
+            if isinstance(block, dict):
+                yield from _block_parts(block)
 
 
-def _block(block: dict[str, Any]) -> float:
+def _block_parts(block: dict[str, Any]) -> Iterator[float]:
     kind = block.get("type")
     if kind == "text" and isinstance(block.get("text"), str):
-        return text_tokens(block["text"])
-    if kind == "thinking" and isinstance(block.get("thinking"), str):
-        return text_tokens(block["thinking"])
-    if kind == "image":
-        return float(_image(block.get("source")))
-    if kind == "document":
-        return _document(block.get("source"))
-    if kind == "tool_use":
+        yield from text_parts(block["text"])
+    elif kind == "thinking" and isinstance(block.get("thinking"), str):
+        yield from text_parts(block["thinking"])
+    elif kind == "image":
+        yield float(_image(block.get("source")))
+    elif kind == "document":
+        yield from _document_parts(block.get("source"))
+    elif kind == "tool_use":
         name: str = block["name"] if isinstance(block.get("name"), str) else ""
-        return _PER_TOOL_ITEM + text_tokens(name) + _json_tokens(block.get("input"))
-    if kind == "tool_result":
-        return _PER_TOOL_ITEM + _content(block.get("content"))
-    return 0.0  # redacted thinking, server tool history: not sent upstream
+        yield _PER_TOOL_ITEM + text_tokens(name)
+        yield from _json_parts(block.get("input"))
+    elif kind == "tool_result":
+        yield _PER_TOOL_ITEM
+        yield from _content_parts(block.get("content"))
+    # Anything else (redacted thinking, server tool history) is not sent upstream.
 
 
 def _tool(tool: Any) -> float:
@@ -170,21 +195,22 @@ def _tool(tool: Any) -> float:
         if isinstance(tool.get(key), str):
             total += text_tokens(tool[key])
     if isinstance(tool.get("input_schema"), dict):
-        total += _json_tokens(tool["input_schema"])
+        total += sum(_json_parts(tool["input_schema"]))
     return total
 
 
-def _document(source: Any) -> float:
+def _document_parts(source: Any) -> Iterator[float]:
     if not isinstance(source, dict):
-        return 0.0
+        return
     data = source.get("data")
     if source.get("type") == "text" and isinstance(data, str):
-        return text_tokens(data)
-    if source.get("type") == "base64" and isinstance(data, str):
+        yield from text_parts(data)
+    elif source.get("type") == "base64" and isinstance(data, str):
         raw = _b64(data)
         pages = len(_PDF_PAGE.findall(raw)) or len(raw) // 60_000 + 1
-        return float(_PER_PDF_PAGE * pages)
-    return float(_PER_PDF_PAGE)
+        yield float(_PER_PDF_PAGE * pages)
+    else:
+        yield float(_PER_PDF_PAGE)
 
 
 def _image(source: Any) -> int:

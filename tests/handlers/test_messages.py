@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -122,7 +123,17 @@ async def test_each_turn_of_a_resent_conversation_reaches_upstream_as_sent(stack
         assert stack.backend.state.posts[-1].body == json.loads(dumps_body(expected.body))
 
 
-async def test_counting_a_long_conversation_lets_running_streams_through(stack):
+def _long_conversation(line: str) -> list[dict[str, Any]]:
+    return [{"role": ("user", "assistant")[i % 2], "content": line * 250} for i in range(60)]
+
+
+def _one_long_result(line: str) -> list[dict[str, Any]]:
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": line * 15_000}
+    return [{"role": "user", "content": [result]}]
+
+
+@pytest.mark.parametrize("conversation", [_long_conversation, _one_long_result], ids=["many-messages", "one-message"])
+async def test_counting_a_long_conversation_lets_running_streams_through(stack, conversation):
     pieces = [f"w{i} " for i in range(150)]
     script = Script.events(Builder().start().text("".join(pieces), pieces=pieces).completed(), interval=0.01)
     stack.backend.state.push(script)
@@ -130,8 +141,7 @@ async def test_counting_a_long_conversation_lets_running_streams_through(stack):
     reading = asyncio.ensure_future(stream_sse(f"{stack.url}/v1/responses", {"input": "x", "stream": True}))
     await wait_for(lambda: stack.backend.state.open_streams == 1, 5, "the stream to start")
     line = "def handler(request):  # the answer's first bytes\n    return request.body[:40] + b'...'\n"
-    turns = [{"role": ("user", "assistant")[i % 2], "content": line * 250} for i in range(60)]  # 1.3 MB
-    body = {"model": "claude-sonnet-4-6", "messages": turns}
+    body = {"model": "claude-sonnet-4-6", "messages": conversation(line)}  # 1.3 MB
     t0 = time.monotonic() - started
     resp = await post_json(f"{stack.url}/v1/messages/count_tokens", body)
     t1 = time.monotonic() - started

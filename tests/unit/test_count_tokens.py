@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import struct
 from typing import Any
 
@@ -11,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codexd.errors import CodexdError, ErrorKind
-from codexd.translate.count_tokens import count_tokens, image_size, text_tokens
+from codexd.translate import count_tokens as estimate
+from codexd.translate.count_tokens import count_parts, count_tokens, image_size, text_parts, text_tokens
 
 # Reference counts measured with the o200k_base encoding (tiktoken-compatible) once, offline.
 PROSE = (
@@ -155,6 +157,38 @@ def test_bad_bodies_are_400s() -> None:
         with pytest.raises(CodexdError) as info:
             count_tokens(body)
         assert info.value.kind is ErrorKind.BAD_REQUEST
+
+
+# Texts that are mostly runs (words, spaces, line breaks, punctuation) and their edges.
+RUNS_TEXT = st.lists(st.sampled_from([*"ab Zé中한😀12.,!\t\r\n\x0b", " a", "  ", ". ", "\r\n", "aB"]), max_size=40).map(
+    "".join
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(RUNS_TEXT, st.integers(1, 8))
+def test_a_long_text_counted_in_parts_comes_to_the_same_estimate(text: str, piece: int) -> None:
+    """Parts let the server pause between them; cutting must not change what the text is estimated at."""
+    whole = text_tokens(text)
+    original, estimate._PIECE = estimate._PIECE, piece  # pieces of a few characters: cuts everywhere
+    try:
+        parts = list(text_parts(text))
+    finally:
+        estimate._PIECE = original
+    assert math.isclose(sum(parts), whole, abs_tol=1e-9)
+
+
+def test_one_long_message_comes_in_parts_of_bounded_size() -> None:
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": CODE * 8000}  # about 1.4 MB
+    write = {"type": "tool_use", "id": "toolu_2", "name": "Write", "input": {"content": CODE * 8000}}
+    body = {"messages": [{"role": "user", "content": [result]}, {"role": "assistant", "content": [write]}]}
+    parts = list(count_parts(body))
+    assert len(parts) > 2 * 80  # a part for about every 16K characters, the two texts' 2.8 MB in all
+    assert max(parts) < 3 * text_tokens(CODE * (32 * 1024 // len(CODE)))
+    assert math.ceil(sum(parts)) == count_tokens(body)
+    assert math.isclose(
+        sum(parts), 3 + 2 * 4 + 2 * 8 + text_tokens("Write") + 2 * 8000 * text_tokens(CODE), rel_tol=0.01
+    )
 
 
 @settings(max_examples=300, deadline=None)
