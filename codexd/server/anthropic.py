@@ -6,7 +6,8 @@ import asyncio
 import time
 import uuid
 
-from codexd.server.base import BaseHandler, DialectHandler
+from codexd.server.base import BaseHandler
+from codexd.server.relay import DialectHandler
 from codexd.translate.messages_blocks import message_failure, message_from
 from codexd.translate.messages_request import to_responses
 from codexd.translate.messages_stream import ResponsesToMessages

@@ -10,7 +10,8 @@ import time
 import uuid
 from typing import Any
 
-from codexd.server.base import BaseHandler, DialectHandler
+from codexd.server.base import BaseHandler
+from codexd.server.relay import DialectHandler
 from codexd.translate.chat_request import to_responses
 from codexd.translate.chat_stream import ChatOptions, ResponsesToChat, chat_completion
 from codexd.translate.upstream_failure import failure_from_aggregate

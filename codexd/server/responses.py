@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from codexd.errors import CodexdError, ErrorKind
-from codexd.server.base import DialectHandler
+from codexd.server.relay import DialectHandler
 from codexd.translate.responses_body import normalise
 from codexd.translate.responses_stream import ResponsesPassthrough
 from codexd.translate.upstream_failure import failure_from_aggregate
