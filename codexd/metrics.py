@@ -28,6 +28,13 @@ TTFB = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,
 )
+OVERHEAD = Histogram(
+    "codexd_overhead_seconds",
+    "Time codexd itself spent before the first byte, the upstream's own time left out (x-codexd-overhead-ms)",
+    ["endpoint"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+    registry=REGISTRY,
+)
 IN_FLIGHT = Gauge("codexd_in_flight_requests", "Requests being served now", registry=REGISTRY)
 UPSTREAM_ERRORS = Counter("codexd_upstream_errors", "Upstream failures by kind", ["kind"], registry=REGISTRY)
 REFRESHES = Counter("codexd_token_refreshes", "Access-token refreshes by result", ["result"], registry=REGISTRY)

@@ -69,6 +69,7 @@ class BaseHandler(web.RequestHandler):
         self.model_label = ""
         self.client_gone = False
         self.request_id = ""
+        self.overhead: float | None = None  # seconds, as shown in x-codexd-overhead-ms
         self.upstream_wait = 0.0  # seconds spent waiting on upstream calls other than the stream's (e.g. /models)
 
     @property
@@ -95,8 +96,10 @@ class BaseHandler(web.RequestHandler):
 
     def show_overhead(self) -> None:
         """Set ``x-codexd-overhead-ms`` to the time codexd has added so far (``overhead_ms``)."""
-        self.set_header("x-codexd-overhead-ms", f"{self.overhead_ms():.2f}")
+        overhead_ms = self.overhead_ms()
+        self.set_header("x-codexd-overhead-ms", f"{overhead_ms:.2f}")
         self.overhead_shown = True
+        self.overhead = overhead_ms / 1000
 
     def overhead_ms(self) -> float:
         """Milliseconds codexd itself spent on this request so far: all of it, less the upstream's own time.
@@ -240,6 +243,8 @@ class BaseHandler(web.RequestHandler):
         metrics.DURATION.labels(self.route).observe(time.monotonic() - self.t0)
         if self.first_byte_at is not None:
             metrics.TTFB.labels(self.route).observe(self.first_byte_at - self.t0)
+        if self.overhead is not None:
+            metrics.OVERHEAD.labels(self.route).observe(self.overhead)
         if self.usage is not None and self.model_label:
             metrics.observe_usage(model_label(self.model_label), self.usage)
         if self.upstream_stream is not None:

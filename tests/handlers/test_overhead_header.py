@@ -106,3 +106,24 @@ async def test_the_model_list_leaves_out_the_upstreams_time(stack):
     assert resp.code == 200
     assert time.monotonic() - t0 >= UPSTREAM_TIME
     assert overhead(resp) < OWN_LIMIT_MS
+
+
+def _overhead_metric(text: str, endpoint: str) -> tuple[float, float]:
+    """(count, sum) of ``codexd_overhead_seconds`` for ``endpoint`` in a /metrics page."""
+    values = {}
+    for line in text.splitlines():
+        for part in ("count", "sum"):
+            if line.startswith(f'codexd_overhead_seconds_{part}{{endpoint="{endpoint}"}} '):
+                values[part] = float(line.split()[-1])
+    return values.get("count", 0.0), values.get("sum", 0.0)
+
+
+async def test_metrics_sum_up_what_the_header_shows(stack):
+    """The same figure goes to /metrics (the registry is the process's: only the difference counts)."""
+    before = _overhead_metric((await get(f"{stack.url}/metrics")).body.decode(), "chat_completions")
+    stack.backend.state.push(slow_answer(header_delay=UPSTREAM_TIME))
+    resp = await post_json(f"{stack.url}/v1/chat/completions", {**CHAT, "stream": True})
+    shown = overhead(resp) / 1000
+    after = _overhead_metric((await get(f"{stack.url}/metrics")).body.decode(), "chat_completions")
+    assert after[0] - before[0] == 1
+    assert after[1] - before[1] == pytest.approx(shown, abs=1e-5)
