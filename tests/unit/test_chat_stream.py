@@ -582,9 +582,25 @@ def test_failed_and_truncated_aggregates_become_errors_for_the_server() -> None:
     assert err is not None and err.status == 502
 
 
-def test_pre_rendered_text_chunks_are_byte_identical_to_encoding_the_chunk() -> None:
-    _, frames = run(SUCCESSFUL[next(iter(SUCCESSFUL))](), include_usage=True)
+@pytest.mark.parametrize("name", sorted(SUCCESSFUL))
+def test_pre_rendered_chunks_are_byte_identical_to_encoding_the_chunk(name: str) -> None:
+    events = SUCCESSFUL[name]()
+    _, frames = run(events, include_usage=True, reasoning_content=True)
     rendered = [p for _, p in frames if isinstance(p, str) and p != "[DONE]"]
-    assert rendered, "text deltas should take the pre-rendered path"
     for text in rendered:
         assert sse.encode(text) == sse.encode(json.loads(text))
+    if any(e["type"] == "response.output_text.delta" for e in events):
+        assert any('"content":' in text for text in rendered), "text deltas should take the pre-rendered path"
+    if any(e["type"] == "response.function_call_arguments.delta" for e in events):
+        assert any('"arguments":' in text for text in rendered), "argument deltas should take it too"
+
+
+def test_a_long_tool_call_is_forwarded_once_and_whole() -> None:
+    """Each argument delta goes out once as it came, the done events add nothing, and the chunks add up to the
+    arguments (large, with non-ASCII text and characters JSON escapes)."""
+    arguments = json.dumps({"content": 'é "quoted" \\ line\n' * 5000}, ensure_ascii=False)
+    pieces = [arguments[i : i + 3] for i in range(0, len(arguments), 3)]
+    _, frames = run(Recorder().created().reasoning().call("write_file", *pieces).completed(USAGE_02))
+    sent = [d["tool_calls"][0]["function"]["arguments"] for d in deltas(frames) if "tool_calls" in d]
+    assert sent == ["", *pieces]
+    assert accumulate(frames)["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == arguments
