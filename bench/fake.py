@@ -3,9 +3,10 @@
 ``python -m bench.fake --cert C --key K [--http2]`` prints its port on stdout, then serves until killed
 (HTTP/1.1 by default, like the Tornado fake; HTTP/2 with ``--http2``, as chatgpt.com offers it). The
 answer script is global and set by ``POST /bench/mode {"deltas": n, "interval": s, "first_delay": s,
-"reasoning": bool}`` (phases run one after another); with ``"echo": {"instructions": ..., "tools": [...]}``
-its response objects carry them, as the real backend echoes a request's. Events are pre-encoded once per mode,
-the request log is not kept and pauses are plain sleeps, so the fake spends as little CPU as it can.
+"reasoning": bool, "tool": bool}`` (phases run one after another); with ``"echo": {"instructions": ...,
+"tools": [...]}`` its response objects carry them, as the real backend echoes a request's. Events are
+pre-encoded once per mode, the request log is not kept and pauses are plain sleeps, so the fake spends as
+little CPU as it can.
 """
 
 from __future__ import annotations
@@ -27,11 +28,29 @@ from tests.fakes.scripts import Builder, Script, Step, wire
 ECHO_PAUSE = 0.01  # seconds, in echo mode, after the response's start and before its end
 
 
+TOOL_NAME = "write_file"  # the function the tool-call answers call
+
+
+def tool_arguments(deltas: int) -> str:
+    """The JSON arguments of a tool-call answer: a file's path and content, with escaped line breaks as code
+    has, ``4 * deltas`` characters long (at least the path), so that the fake's 4-character pieces make
+    ``deltas`` argument deltas."""
+    head, tail, line = '{"path":"src/app.py","content":"', '"}', "x = 1;\\n"
+    room = max(0, 4 * deltas - len(head) - len(tail))
+    return head + line * (room // len(line)) + " " * (room % len(line)) + tail
+
+
 def build_script(
-    deltas: int, interval: float, reasoning: bool, echo: dict[str, Any] | None = None, first_delay: float = 0.0
+    deltas: int,
+    interval: float,
+    reasoning: bool,
+    echo: dict[str, Any] | None = None,
+    first_delay: float = 0.0,
+    tool: bool = False,
 ) -> Script:
-    """One text answer of ``deltas`` output_text.delta events, every event ``interval`` s apart, the first one
-    ``first_delay`` s after the response headers (or ``interval``, whichever is longer).
+    """One text answer of ``deltas`` output_text.delta events (with ``tool``, one call of ``TOOL_NAME`` whose
+    arguments come in ``deltas`` function_call_arguments.delta events instead), every event ``interval`` s
+    apart, the first one ``first_delay`` s after the response headers (or ``interval``, whichever is longer).
 
     With ``echo`` (``instructions`` and ``tools``) the response objects carry them, as the backend's echo the
     request's, and the answer pauses ``ECHO_PAUSE`` after the two start events and before the terminal one,
@@ -40,8 +59,11 @@ def build_script(
     builder = (Builder(instructions=echo["instructions"], tools=echo["tools"]) if echo else Builder()).start()
     if reasoning:
         builder.reasoning(encrypted=None)
-    pieces = [f"tok{i} " for i in range(deltas)]
-    events = builder.text("".join(pieces), pieces=pieces).completed()
+    if tool:
+        events = builder.tool_calls([(TOOL_NAME, tool_arguments(deltas))]).completed()
+    else:
+        pieces = [f"tok{i} " for i in range(deltas)]
+        events = builder.text("".join(pieces), pieces=pieces).completed()
     steps = [Step(raw=wire(e)) for e in events]
     if echo:
         steps[2].delay = steps[-1].delay = ECHO_PAUSE
@@ -80,6 +102,7 @@ def set_mode(state: backend.BackendState, raw: bytes) -> dict[str, int]:
         bool(spec.get("reasoning")),
         spec.get("echo"),
         float(spec.get("first_delay", 0.0)),
+        bool(spec.get("tool")),
     )
     if spec.get("model"):
         BY_MODEL[spec["model"]] = script

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tornado.httpclient import HTTPRequest
@@ -35,11 +35,14 @@ async def set_mode(
     model: str = "",
     echo: dict[str, Any] | None = None,
     first_delay: float = 0.0,
+    tool: bool = False,
 ) -> int:
     """Tell the fake what to answer (to requests for ``model`` only, if given; with ``echo``, instructions and
-    tools its response objects carry; ``first_delay`` s before the first event); the events per answer."""
+    tools its response objects carry; ``first_delay`` s before the first event; with ``tool``, a tool call's
+    argument deltas instead of text deltas); the events per answer."""
     client = make_client(1)
     spec = {"deltas": deltas, "interval": interval, "first_delay": first_delay, "reasoning": reasoning, "model": model}
+    spec["tool"] = tool
     body = json.dumps({**spec, "echo": echo} if echo else spec)
     answer = await client.fetch(HTTPRequest(f"{ctx.fake_url}/bench/mode", method="POST", body=body, ca_certs=ctx.ca))
     client.close()
@@ -181,23 +184,37 @@ async def floors(ctx: Ctx, n: int) -> dict[str, Any]:
     return {"requests": n, "direct_p50_ms": d50, "direct_p99_ms": d99, "rows": rows}
 
 
+# What marks a delta of a tool-call answer: the fake's argument deltas, and what codexd makes of them (Chat
+# Completions streams the arguments; Messages sends a tool's input whole, in one input_json_delta).
+TOOL_MARKERS = {
+    "direct": b"event: response.function_call_arguments.delta",
+    "chat": b'"function":{"arguments":"',
+    "messages": b'"input_json_delta"',
+}
+
+
 async def throughput(
-    ctx: Ctx, name: str, clients: int, rounds: int, deltas: int, interval: float = 0.0
+    ctx: Ctx, name: str, clients: int, rounds: int, deltas: int, interval: float = 0.0, tool: bool = False
 ) -> dict[str, Any]:
     """Deltas/s to ``clients`` concurrent streams and codexd CPU per 10k events, the fake sending its events
-    ``interval`` s apart (0: as fast as it can, so that one upstream read brings several)."""
-    events = await set_mode(ctx, deltas=deltas, interval=interval)
+    ``interval`` s apart (0: as fast as it can, so that one upstream read brings several); with ``tool``, the
+    answer is one tool call whose arguments come in ``deltas`` deltas."""
+    events = await set_mode(ctx, deltas=deltas, interval=interval, tool=tool)
     client = make_client(clients)
     n = clients * rounds
-    direct_res, direct_wall = await run_many(n, clients, lambda: stream(client, ctx.targets["direct"]))
+    direct, via = ctx.targets["direct"], ctx.targets[name]
+    if tool:
+        direct, via = replace(direct, marker=TOOL_MARKERS["direct"]), replace(via, marker=TOOL_MARKERS[name])
+    direct_res, direct_wall = await run_many(n, clients, lambda: stream(client, direct))
     cpu0 = cpu_seconds(ctx.pid)
-    res, wall = await run_many(n, clients, lambda: stream(client, ctx.targets[name]))
+    res, wall = await run_many(n, clients, lambda: stream(client, via))
     cpu = cpu_seconds(ctx.pid) - cpu0
     client.close()
     ok = [r for r in res if r.error is None]
     translated = len(ok) * events
     return {
         "endpoint": name,
+        "answer": "tool call" if tool else "text",
         "clients": clients,
         "upstream_interval_s": interval,
         # from the first delta to the end of the answer, as the client saw it: how spread out the events came

@@ -26,7 +26,7 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         if t["upstream_interval_s"]:
             continue  # the target is for events sent as fast as the fake can (0 ms between them)
         add(
-            f"{t['endpoint']} translated events/s per core ({t['clients']} clients)",
+            f"{_throughput_row(t)} translated events/s per core ({t['clients']} clients)",
             t["events_per_cpu_s"],
             30_000,
             below=False,
@@ -56,6 +56,11 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         reached = "" if s["status_exit"] in (0, 3) else " (no service manager answered)"
         add(f"codexd status, s{reached}", s["status_s"], 0.3)
     return rows
+
+
+def _throughput_row(t: dict[str, Any]) -> str:
+    """A throughput row's name: the endpoint, and what the answer was when not text."""
+    return t["endpoint"] if t.get("answer", "text") == "text" else f"{t['endpoint']}, {t['answer']}"
 
 
 def _mb(kib: int) -> float:
@@ -169,7 +174,7 @@ def print_report(out: dict[str, Any]) -> None:
             ],
             [
                 [
-                    t["endpoint"],
+                    _throughput_row(t),
                     t["clients"],
                     round(t["upstream_interval_s"] * 1000, 1),
                     t["streams"],

@@ -119,6 +119,8 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
             out["throughput"].append(
                 await phases.throughput(ctx, name, clients, rounds if clients <= 32 else 1, args.deltas)
             )
+    for name in names:  # an answer that is one tool call (a file written): argument deltas instead of text
+        out["throughput"].append(await phases.throughput(ctx, name, 32, rounds, args.deltas, tool=True))
     for name in names:  # as a model's tokens come: each event its own upstream read, and its own write
         out["throughput"].append(await phases.throughput(ctx, name, 32, 1 if args.quick else 2, args.deltas, PACED))
     out["rss_timeline"].append(("throughput", rss_kib(ctx.pid)))
