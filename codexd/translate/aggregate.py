@@ -7,6 +7,7 @@ no item was collected, and text deltas are a last resort. Pure.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +65,7 @@ class ResponseAggregator:
     response: dict[str, Any] | None = None  # the terminal event's ``response`` object
     terminal: str | None = None  # the terminal event type, None while the stream is open
     error: dict[str, Any] | None = None  # from ``response.failed`` or an ``error`` event
-    _text: list[str] = field(default_factory=list)
+    _text: io.StringIO = field(default_factory=io.StringIO)  # text deltas, in case no item comes
     _last: dict[str, Any] | None = None  # the latest ``response`` object seen (created/in_progress)
 
     def feed(self, event: dict[str, Any]) -> None:
@@ -78,7 +79,7 @@ class ResponseAggregator:
         elif kind == "response.output_text.delta":
             delta = event.get("delta")
             if isinstance(delta, str):
-                self._text.append(delta)
+                self._text.write(delta)
         elif kind in TERMINAL_EVENTS:
             self.terminal = kind
             resp = event.get("response")
@@ -102,8 +103,8 @@ class ResponseAggregator:
         listed = (self.response or {}).get("output")
         if isinstance(listed, list) and listed:
             return [item for item in listed if isinstance(item, dict)]
-        if self._text:
-            text = "".join(self._text)
+        text = self._text.getvalue()
+        if text:
             return [
                 {
                     "type": "message",

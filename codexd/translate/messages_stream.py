@@ -10,6 +10,7 @@ I/O, ids injected.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,11 +55,13 @@ class _Open:
 
 @dataclass
 class _Call:
-    """A function call being streamed: its arguments are buffered until the item is done."""
+    """A function call being streamed: its arguments are buffered until the item is done (in a buffer, not a
+    list of pieces: a file written by a tool comes in deltas of a few characters, about 60 bytes each as
+    strings in a list)."""
 
     call_id: Any
     name: Any
-    arguments: list[str] = field(default_factory=list)
+    arguments: io.StringIO = field(default_factory=io.StringIO)
 
 
 class ResponsesToMessages:
@@ -116,7 +119,7 @@ class ResponsesToMessages:
         elif kind == "response.function_call_arguments.delta":
             call = self._calls.get(_sid(event.get("item_id")))
             if call is not None and isinstance(event.get("delta"), str):
-                call.arguments.append(event["delta"])
+                call.arguments.write(event["delta"])
         elif kind == "response.output_item.done":
             self._items_done += 1
             frames += self._item_done(event.get("item"))
@@ -191,7 +194,8 @@ class ResponsesToMessages:
         if kind == "function_call":
             self._tool_use = True
             call = self._calls.pop(_sid(item.get("id")), None) or _Call(None, None)
-            item = {"call_id": call.call_id, "name": call.name, "arguments": "".join(call.arguments), **_present(item)}
+            buffered = call.arguments.getvalue()
+            item = {"call_id": call.call_id, "name": call.name, "arguments": buffered, **_present(item)}
             return self._whole_block(tool_use_block(item, self._names, f"call_{self._id}_{self._next}"))
         if kind == "web_search_call":
             blocks = search_blocks(item, self._next)

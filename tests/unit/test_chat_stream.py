@@ -573,6 +573,14 @@ def test_non_streaming_tool_only_answer_has_null_content_and_text_has_no_tool_ca
     assert "tool_calls" not in non_streaming(text_answer())["choices"][0]["message"]
 
 
+def test_non_streaming_answer_from_text_deltas_alone() -> None:
+    """Text that came only in deltas (no item done, an empty ``output`` at the end) is still the answer."""
+    pieces = ["Bonjour ", "à ", "tous", " — ", "😀 "] * 2000
+    events = Recorder().created().message(*pieces).completed(echo_output=False)
+    events = [e for e in events if e["type"] != "response.output_item.done"]
+    assert non_streaming(events)["choices"][0]["message"]["content"] == "".join(pieces)
+
+
 def test_failed_and_truncated_aggregates_become_errors_for_the_server() -> None:
     failed = aggregate(Recorder().created().failed("usage_not_included", "No Codex access on this plan."))
     err = failure_from_aggregate(failed)
