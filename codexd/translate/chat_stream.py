@@ -208,14 +208,14 @@ class ResponsesToChat:
         return [self._chunk({"tool_calls": [call]})]
 
     def _arguments(self, key: str, text: str, *, delta: bool) -> list[Frame]:
-        if key not in self._tools:
-            return []  # no start seen: output_item.done will emit the whole call
+        if key not in self._tools or not text:
+            return []  # nothing to add, or no start seen (output_item.done will emit the whole call)
         sent = self._args[key]
         if not delta:  # a full ``arguments`` string: forward only what the deltas did not carry
             before = sent.getvalue()
             text = text[len(before) :] if text.startswith(before) else ""
-        if not text:
-            return []
+            if not text:
+                return []
         sent.write(text)
         call = f'{{"index":{self._tools[key]},"function":{{"arguments":{json_text(text)}}}}}'
         return [(None, f'{self._head}"delta":{{"tool_calls":[{call}]}}{self._tail}')]
