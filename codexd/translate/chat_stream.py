@@ -65,6 +65,12 @@ def _summaries(item: dict[str, Any]) -> list[str]:
     return [p["text"] if isinstance(p, dict) and isinstance(p.get("text"), str) else "" for p in parts]
 
 
+def _unsent(sent: io.StringIO | None, full: str) -> str:
+    """What ``full`` adds to the text already ``sent``; nothing when it does not start with that text."""
+    before = sent.getvalue() if sent is not None else ""
+    return full[len(before) :] if full.startswith(before) else ""
+
+
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -185,13 +191,15 @@ class ResponsesToChat:
             sep = ""
         sent.write(text)
         self._last[field] = key
-        return [(None, f'{self._head}"delta":{{"{field}":{json_text(sep + text)}}}{self._tail}')]
+        return [self._rendered(f'{{"{field}":{json_text(sep + text)}}}')]
+
+    def _rendered(self, delta: str) -> Frame:
+        """A chunk around ``delta``, already JSON text, from the pre-rendered head and tail."""
+        return (None, f'{self._head}"delta":{delta}{self._tail}')
 
     def _rest(self, field: str, key: str, full: str) -> list[Frame]:
         """Forward what ``full`` adds to the text already streamed for ``key`` (all of it if none was)."""
-        buffer = self._sent.get((field, key))
-        sent = buffer.getvalue() if buffer is not None else ""
-        return self._text(field, key, full[len(sent) :]) if full.startswith(sent) else []
+        return self._text(field, key, _unsent(self._sent.get((field, key)), full))
 
     def _tool_start(self, item: dict[str, Any]) -> list[Frame]:
         key = _str(item.get("id")) or _str(item.get("call_id"))
@@ -212,13 +220,12 @@ class ResponsesToChat:
             return []  # nothing to add, or no start seen (output_item.done will emit the whole call)
         sent = self._args[key]
         if not delta:  # a full ``arguments`` string: forward only what the deltas did not carry
-            before = sent.getvalue()
-            text = text[len(before) :] if text.startswith(before) else ""
+            text = _unsent(sent, text)
             if not text:
                 return []
         sent.write(text)
         call = f'{{"index":{self._tools[key]},"function":{{"arguments":{json_text(text)}}}}}'
-        return [(None, f'{self._head}"delta":{{"tool_calls":[{call}]}}{self._tail}')]
+        return [self._rendered(f'{{"tool_calls":[{call}]}}')]
 
     def _item_done(self, item: dict[str, Any]) -> list[Frame]:
         kind = item.get("type")
