@@ -19,8 +19,11 @@ OWN_LIMIT_MS = 250  # codexd's own time for a small request is a few ms; the ups
 CHAT = {"model": "gpt-5.5", "messages": [{"role": "user", "content": "hi"}]}
 MESSAGES = {"model": "claude-sonnet-4-6", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
 RESPONSES = {"input": "hi"}
-ENDPOINTS = {"chat": ("/v1/chat/completions", CHAT), "messages": ("/v1/messages", MESSAGES)}
-ENDPOINTS["responses"] = ("/v1/responses", RESPONSES)
+ENDPOINTS = {
+    "chat": ("/v1/chat/completions", CHAT),
+    "messages": ("/v1/messages", MESSAGES),
+    "responses": ("/v1/responses", RESPONSES),
+}
 
 
 def overhead(resp: Any) -> float:
