@@ -41,8 +41,14 @@ async def set_mode(
     tools its response objects carry; ``first_delay`` s before the first event; with ``tool``, a tool call's
     argument deltas instead of text deltas); the events per answer."""
     client = make_client(1)
-    spec = {"deltas": deltas, "interval": interval, "first_delay": first_delay, "reasoning": reasoning, "model": model}
-    spec["tool"] = tool
+    spec = {
+        "deltas": deltas,
+        "interval": interval,
+        "first_delay": first_delay,
+        "reasoning": reasoning,
+        "model": model,
+        "tool": tool,
+    }
     body = json.dumps({**spec, "echo": echo} if echo else spec)
     answer = await client.fetch(HTTPRequest(f"{ctx.fake_url}/bench/mode", method="POST", body=body, ca_certs=ctx.ca))
     client.close()
