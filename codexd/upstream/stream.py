@@ -68,6 +68,7 @@ class UpstreamStream:
         self._done = False
         self._error: BaseException | None = None
         self._curl: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # see _running_loop
         self._last = time.monotonic()
         self.started_at = self._last  # when the request was handed to libcurl
         self.headers_at: float | None = None  # when the status and headers had arrived
@@ -162,7 +163,7 @@ class UpstreamStream:
         if left <= 0:
             self._wake()
         else:
-            self._watchdog = asyncio.get_running_loop().call_later(left, self._watch)
+            self._watchdog = self._running_loop().call_later(left, self._watch)
 
     # --- consumer side ---------------------------------------------------------------------------
     async def wait_headers(self, timeout: float) -> None:
@@ -170,7 +171,7 @@ class UpstreamStream:
         if not self._headers_done:
             # A plain future and timer: asyncio.wait_for would add a task and two loop turns before the
             # first byte of every answer.
-            loop = asyncio.get_running_loop()
+            loop = self._running_loop()
             self._waiter = loop.create_future()
             timer = loop.call_later(timeout, self._wake)
             try:
@@ -228,7 +229,7 @@ class UpstreamStream:
         if left <= 0:
             self.abort()
             raise CodexdError(ErrorKind.TIMEOUT, f"the upstream was silent for {self.idle_timeout:g} s", code="timeout")
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()
         if self._watchdog is None:
             self._watchdog = loop.call_later(left, self._watch)
         self._waiter = loop.create_future()
@@ -236,6 +237,14 @@ class UpstreamStream:
             await self._waiter
         finally:
             self._waiter = None
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop, looked up once per stream rather than once per read: on Python 3.11 each lookup
+        is a ``getpid()`` system call (CPython issue 100363, gone in 3.12)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     async def events(self, unread: Container[str] = frozenset()) -> AsyncIterator[list[dict[str, Any]]]:
         """Decoded JSON events, one list per upstream read (non-JSON data such as ``[DONE]`` skipped); the list
