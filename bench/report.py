@@ -159,7 +159,8 @@ def print_report(out: dict[str, Any]) -> None:
         )
     if out.get("throughput"):
         _table(
-            "Streaming throughput",
+            "Streaming throughput (deltas/s: content deltas as the clients received them; a Messages tool call's input"
+            " goes out in one input_json_delta when the call is complete, so that row counts one delta a stream)",
             [
                 "endpoint",
                 "clients",
