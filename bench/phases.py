@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -200,11 +201,21 @@ TOOL_MARKERS = {
 
 
 async def throughput(
-    ctx: Ctx, name: str, clients: int, rounds: int, deltas: int, interval: float = 0.0, tool: bool = False
+    ctx: Ctx,
+    name: str,
+    clients: int,
+    rounds: int,
+    deltas: int,
+    interval: float = 0.0,
+    tool: bool = False,
+    repeats: int = 1,
 ) -> dict[str, Any]:
     """Deltas/s to ``clients`` concurrent streams and codexd CPU per 10k events, the fake sending its events
     ``interval`` s apart (0: as fast as it can, so that one upstream read brings several); with ``tool``, the
-    answer is one tool call whose arguments come in ``deltas`` deltas."""
+    answer is one tool call whose arguments come in ``deltas`` deltas. codexd's side runs ``repeats`` times and
+    the row is the run with the median events per CPU second (``events_per_cpu_s_runs`` has every run's, and
+    ``codexd`` counts the errors of all of them): a run is a second or two of CPU, which a busy moment of a
+    shared machine moves by up to 2x."""
     events = await set_mode(ctx, deltas=deltas, interval=interval, tool=tool)
     client = make_client(clients)
     n = clients * rounds
@@ -212,10 +223,18 @@ async def throughput(
     if tool:
         direct, via = replace(direct, marker=TOOL_MARKERS["direct"]), replace(via, marker=TOOL_MARKERS[name])
     direct_res, direct_wall = await run_many(n, clients, lambda: stream(client, direct))
-    cpu0 = cpu_seconds(ctx.pid)
-    res, wall = await run_many(n, clients, lambda: stream(client, via))
-    cpu = cpu_seconds(ctx.pid) - cpu0
+    # Events per CPU second, results, wall time, CPU time. A run too short for the CPU clock's 10 ms ticks
+    # (quick runs) counts as the fastest; it reports no rate.
+    runs: list[tuple[float, list[Result], float, float]] = []
+    for _ in range(repeats):
+        cpu0 = cpu_seconds(ctx.pid)
+        res, wall = await run_many(n, clients, lambda: stream(client, via))
+        cpu = cpu_seconds(ctx.pid) - cpu0
+        translated = sum(r.error is None for r in res) * events
+        runs.append((translated / cpu if cpu else math.inf, res, wall, cpu))
     client.close()
+    runs.sort(key=lambda run: run[0])
+    rate, res, wall, cpu = runs[(len(runs) - 1) // 2]
     ok = [r for r in res if r.error is None]
     translated = len(ok) * events
     return {
@@ -234,8 +253,9 @@ async def throughput(
         "codexd_cpu_s": round(cpu, 3),
         "translated_events": translated,
         "cpu_s_per_10k_events": round(cpu / translated * 10_000, 4) if translated else None,
-        "events_per_cpu_s": round(translated / cpu, 1) if cpu else None,
-        "codexd": summary(res),
+        "events_per_cpu_s": round(rate, 1) if cpu else None,
+        "events_per_cpu_s_runs": [round(run[0], 1) if run[3] else None for run in runs],
+        "codexd": summary([r for run in runs for r in run[1]]),
     }
 
 

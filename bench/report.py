@@ -68,6 +68,11 @@ def _mb(kib: int) -> float:
     return round(kib * 1024 / 1e6, 1)
 
 
+def _runs(rates: list[float | None]) -> str:
+    """Every run's events per CPU second, when there was more than one (``-``: too short to measure)."""
+    return " / ".join("-" if rate is None else f"{rate:,.0f}" for rate in rates) if len(rates) > 1 else ""
+
+
 def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
     print(f"\n== {title}")
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
@@ -160,7 +165,8 @@ def print_report(out: dict[str, Any]) -> None:
     if out.get("throughput"):
         _table(
             "Streaming throughput (deltas/s: content deltas as the clients received them; a Messages tool call's input"
-            " goes out in one input_json_delta when the call is complete, so that row counts one delta a stream)",
+            " goes out in one input_json_delta when the call is complete, so that row counts one delta a stream;"
+            " rows run more than once show the median run, and every run's events/CPU s)",
             [
                 "endpoint",
                 "clients",
@@ -171,6 +177,7 @@ def print_report(out: dict[str, Any]) -> None:
                 "codexd CPU s",
                 "CPU s/10k ev",
                 "events/CPU s",
+                "runs",
                 "errors",
             ],
             [
@@ -184,6 +191,7 @@ def print_report(out: dict[str, Any]) -> None:
                     t["codexd_cpu_s"],
                     t["cpu_s_per_10k_events"],
                     t["events_per_cpu_s"],
+                    _runs(t.get("events_per_cpu_s_runs", [])),
                     t["codexd"]["errors"],
                 ]
                 for t in out["throughput"]

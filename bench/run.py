@@ -117,10 +117,14 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
     for name in names:
         for clients in (4, 32) if args.quick else (32, 256):
             out["throughput"].append(
-                await phases.throughput(ctx, name, clients, rounds if clients <= 32 else 1, args.deltas)
+                await phases.throughput(
+                    ctx, name, clients, rounds if clients <= 32 else 1, args.deltas, repeats=TARGET_REPEATS
+                )
             )
     for name in names:  # an answer that is one tool call (a file written): argument deltas instead of text
-        out["throughput"].append(await phases.throughput(ctx, name, 32, rounds, args.deltas, tool=True))
+        out["throughput"].append(
+            await phases.throughput(ctx, name, 32, rounds, args.deltas, tool=True, repeats=TARGET_REPEATS)
+        )
     for name in names:  # as a model's tokens come: each event its own upstream read, and its own write
         out["throughput"].append(await phases.throughput(ctx, name, 32, 1 if args.quick else 2, args.deltas, PACED))
     out["rss_timeline"].append(("throughput", rss_kib(ctx.pid)))
@@ -148,6 +152,7 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
 
 
 PACED = 0.002  # seconds between the fake's events in the paced throughput rows
+TARGET_REPEATS = 3  # runs of each throughput row the events target is checked on; the row is the median run
 LARGE = "messages 80 KB"  # a Claude Code-sized request (``claude_code_body``), the same every time
 LARGE_DIRECT = "direct 80 KB"
 TURNS = "messages 80 KB, turns"  # two turns of such a conversation in alternation (``conversation_turns``)
