@@ -33,15 +33,18 @@ from codexd.errors import bad_request
 
 _CJK = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff"
 _HANGUL = "\uac00-\ud7af"
+_PUNCT = r"\x00-\x08\x0b\x0c\x0e-\x1f!-/:-@\[-`{-\x7f"
 _RUNS = re.compile(
     rf"(?P<word> ?(?:(?![{_CJK}{_HANGUL}])[^\W\d_])+)|(?P<cjk>[{_CJK}]+)|(?P<hangul>[{_HANGUL}]+)"
     r"|(?P<digits>\d+)|(?P<spaces>[ \t]+)|(?P<newlines>[\r\n]+)"
-    r"|(?P<punct>[\x00-\x08\x0b\x0c\x0e-\x1f!-/:-@\[-`{-\x7f]+)|(?P<other>.)",
+    rf"|(?P<punct>[{_PUNCT}]+)|(?P<other>.)",
     re.DOTALL,
 )
 # Where a text can be cut without changing its estimate: no run crosses these points, and the run after
-# them costs the same whatever came before (after a line break; before one space and what is not a space).
-_CUT = re.compile(r"(?<=[\r\n])(?=[^\r\n])|(?<=[^ \t])(?= [^ \t])")
+# them costs the same whatever came before. After a line break; before one space and what is not a space;
+# and between a letter or digit and punctuation, which minified JSON and code without spaces are full of
+# (a punctuation run costs the same wherever it starts; a word after one would not).
+_CUT = re.compile(rf"(?<=[\r\n])(?=[^\r\n])|(?<=[^ \t])(?= [^ \t])|(?<=[^\W_])(?=[{_PUNCT}])")
 _PIECE = 16 * 1024  # characters a part of a long text holds at least: about 5 ms of estimating
 _CAMEL = re.compile(r"[a-z](?=[A-Z])")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")

@@ -132,7 +132,17 @@ def _one_long_result(line: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": [result]}]
 
 
-@pytest.mark.parametrize("conversation", [_long_conversation, _one_long_result], ids=["many-messages", "one-message"])
+def _one_minified_result(line: str) -> list[dict[str, Any]]:
+    rows = [{"id": i, "path": f"/src/module_{i}.py", "lines": [i, i + 40], "ok": True} for i in range(22_000)]
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": json.dumps(rows, separators=(",", ":"))}
+    return [{"role": "user", "content": [result]}]  # no space or line break in its 1.6 MB
+
+
+@pytest.mark.parametrize(
+    "conversation",
+    [_long_conversation, _one_long_result, _one_minified_result],
+    ids=["many-messages", "one-message", "minified-json"],
+)
 async def test_counting_a_long_conversation_lets_running_streams_through(stack, conversation):
     pieces = [f"w{i} " for i in range(150)]
     script = Script.events(Builder().start().text("".join(pieces), pieces=pieces).completed(), interval=0.01)

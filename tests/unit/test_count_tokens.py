@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import struct
 from typing import Any
@@ -159,10 +160,10 @@ def test_bad_bodies_are_400s() -> None:
         assert info.value.kind is ErrorKind.BAD_REQUEST
 
 
-# Texts that are mostly runs (words, spaces, line breaks, punctuation) and their edges.
-RUNS_TEXT = st.lists(st.sampled_from([*"ab Zé中한😀12.,!\t\r\n\x0b", " a", "  ", ". ", "\r\n", "aB"]), max_size=40).map(
-    "".join
-)
+# Texts that are mostly runs (words, spaces, line breaks, punctuation) and their edges, minified JSON's among them.
+RUNS_TEXT = st.lists(
+    st.sampled_from([*'ab Zé中한😀12².,!"{}:_\t\r\n\x0b', " a", "  ", ". ", "\r\n", "aB", '":"', '","']), max_size=40
+).map("".join)
 
 
 @settings(max_examples=500, deadline=None)
@@ -189,6 +190,16 @@ def test_one_long_message_comes_in_parts_of_bounded_size() -> None:
     assert math.isclose(
         sum(parts), 3 + 2 * 4 + 2 * 8 + text_tokens("Write") + 2 * 8000 * text_tokens(CODE), rel_tol=0.01
     )
+
+
+def test_minified_json_comes_in_parts_too() -> None:
+    """A tool result of minified JSON has no space or line break to cut at, but it has punctuation after words."""
+    rows = [{"id": i, "path": f"/src/module_{i}.py", "lines": [i, i + 40], "ok": True} for i in range(20_000)]
+    text = json.dumps(rows, separators=(",", ":"))  # about 1.2 MB
+    assert " " not in text and "\n" not in text
+    parts = list(text_parts(text))
+    assert len(parts) > len(text) // (32 * 1024)
+    assert math.isclose(sum(parts), text_tokens(text), rel_tol=1e-9)  # floating-point sums of 88 parts
 
 
 @settings(max_examples=300, deadline=None)
