@@ -82,7 +82,7 @@ def count_parts(body: Any) -> Iterator[float]:
 
     About 0.3 us a character of text: a caller on an event loop can let other work run between parts
     (a conversation near the context window takes 0.3-0.4 s in all; one part, at most a few ms unless a
-    text runs on for long without a space or a line break)."""
+    text runs on for long without a space, a line break or punctuation after a word: see ``_CUT``)."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     messages = body.get("messages")
