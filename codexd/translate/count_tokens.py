@@ -42,9 +42,13 @@ _RUNS = re.compile(
 )
 # Where a text can be cut without changing its estimate: no run crosses these points, and the run after
 # them costs the same whatever came before. After a line break; before one space and what is not a space;
-# and between a letter or digit and punctuation, which minified JSON and code without spaces are full of
-# (a punctuation run costs the same wherever it starts; a word after one would not).
-_CUT = re.compile(rf"(?<=[\r\n])(?=[^\r\n])|(?<=[^ \t])(?= [^ \t])|(?<=[^\W_])(?=[{_PUNCT}])")
+# between a letter or digit and punctuation, which minified JSON and code without spaces are full of (a
+# punctuation run costs the same wherever it starts; a word after one would not); and between a letter and
+# a digit, either way round, as in hex digests and other encoded data.
+_CUT = re.compile(
+    rf"(?<=[\r\n])(?=[^\r\n])|(?<=[^ \t])(?= [^ \t])|(?<=[^\W_])(?=[{_PUNCT}])"
+    r"|(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])"
+)
 _PIECE = 16 * 1024  # characters a part of a long text holds at least: about 5 ms of estimating
 _CAMEL = re.compile(r"[a-z](?=[A-Z])")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -82,7 +86,8 @@ def count_parts(body: Any) -> Iterator[float]:
 
     About 0.3 us a character of text: a caller on an event loop can let other work run between parts
     (a conversation near the context window takes 0.3-0.4 s in all; one part, at most a few ms unless a
-    text runs on for long without a space, a line break or punctuation after a word: see ``_CUT``)."""
+    text runs on for long without a space, a line break, punctuation after a word or a digit next to a
+    letter: see ``_CUT``)."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     messages = body.get("messages")

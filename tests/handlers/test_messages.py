@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import time
@@ -138,10 +139,15 @@ def _one_minified_result(line: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": [result]}]  # no space or line break in its 1.6 MB
 
 
+def _one_hex_result(line: str) -> list[dict[str, Any]]:
+    digests = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(20_000))
+    return [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": digests}]}]
+
+
 @pytest.mark.parametrize(
     "conversation",
-    [_long_conversation, _one_long_result, _one_minified_result],
-    ids=["many-messages", "one-message", "minified-json"],
+    [_long_conversation, _one_long_result, _one_minified_result, _one_hex_result],
+    ids=["many-messages", "one-message", "minified-json", "hex"],
 )
 async def test_counting_a_long_conversation_lets_running_streams_through(stack, conversation):
     pieces = [f"w{i} " for i in range(150)]

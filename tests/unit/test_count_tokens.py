@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import struct
@@ -200,6 +201,15 @@ def test_minified_json_comes_in_parts_too() -> None:
     parts = list(text_parts(text))
     assert len(parts) > len(text) // (32 * 1024)
     assert math.isclose(sum(parts), text_tokens(text), rel_tol=1e-9)  # floating-point sums of 88 parts
+
+
+def test_hex_comes_in_parts_too() -> None:
+    """Hex digests (a lock file's, a tool's binary dump) have neither spaces nor punctuation, only letters and
+    digits side by side."""
+    text = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(16_000))  # about 1 MB
+    parts = list(text_parts(text))
+    assert len(parts) > len(text) // (32 * 1024)
+    assert math.isclose(sum(parts), text_tokens(text), rel_tol=1e-9)
 
 
 @settings(max_examples=300, deadline=None)
