@@ -35,7 +35,7 @@ _CJK = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff"
 _HANGUL = "\uac00-\ud7af"
 _PUNCT = r"\x00-\x08\x0b\x0c\x0e-\x1f!-/:-@\[-`{-\x7f"
 _RUNS = re.compile(
-    rf"(?P<word> ?(?:(?![{_CJK}{_HANGUL}])[^\W\d_])+)|(?P<cjk>[{_CJK}]+)|(?P<hangul>[{_HANGUL}]+)"
+    rf"(?P<word> ?[^\W\d_{_CJK}{_HANGUL}]+)|(?P<cjk>[{_CJK}]+)|(?P<hangul>[{_HANGUL}]+)"
     r"|(?P<digits>\d+)|(?P<spaces>[ \t]+)|(?P<newlines>[\r\n]+)"
     rf"|(?P<punct>[{_PUNCT}]+)|(?P<other>.)",
     re.DOTALL,
