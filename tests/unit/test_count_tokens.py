@@ -193,23 +193,24 @@ def test_one_long_message_comes_in_parts_of_bounded_size() -> None:
     )
 
 
-def test_minified_json_comes_in_parts_too() -> None:
-    """A tool result of minified JSON has no space or line break to cut at, but it has punctuation after words."""
+def _minified_json() -> str:
     rows = [{"id": i, "path": f"/src/module_{i}.py", "lines": [i, i + 40], "ok": True} for i in range(20_000)]
-    text = json.dumps(rows, separators=(",", ":"))  # about 1.2 MB
+    return json.dumps(rows, separators=(",", ":"))  # about 1.2 MB
+
+
+def _hex_digests() -> str:
+    return "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(16_000))  # about 1 MB
+
+
+@pytest.mark.parametrize("make", [_minified_json, _hex_digests], ids=["minified-json", "hex"])
+def test_long_texts_without_spaces_come_in_parts_too(make: Any) -> None:
+    """Minified JSON has punctuation after words to cut at, hex digests (a lock file's, a tool's binary dump)
+    letters and digits side by side; neither has a space or a line break."""
+    text = make()
     assert " " not in text and "\n" not in text
     parts = list(text_parts(text))
     assert len(parts) > len(text) // (32 * 1024)
-    assert math.isclose(sum(parts), text_tokens(text), rel_tol=1e-9)  # floating-point sums of 88 parts
-
-
-def test_hex_comes_in_parts_too() -> None:
-    """Hex digests (a lock file's, a tool's binary dump) have neither spaces nor punctuation, only letters and
-    digits side by side."""
-    text = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(16_000))  # about 1 MB
-    parts = list(text_parts(text))
-    assert len(parts) > len(text) // (32 * 1024)
-    assert math.isclose(sum(parts), text_tokens(text), rel_tol=1e-9)
+    assert math.isclose(sum(parts), text_tokens(text), rel_tol=1e-9)  # floating-point sums of 30-90 parts
 
 
 @settings(max_examples=300, deadline=None)
