@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from tornado.httpclient import HTTPRequest
 
@@ -200,6 +200,15 @@ TOOL_MARKERS = {
 }
 
 
+class _Run(NamedTuple):
+    """One run of a throughput row's codexd side."""
+
+    rate: float  # translated events per CPU second; infinite when too short for the CPU clock's 10 ms ticks
+    results: list[Result]
+    wall: float
+    cpu: float
+
+
 async def throughput(
     ctx: Ctx,
     name: str,
@@ -223,17 +232,16 @@ async def throughput(
     if tool:
         direct, via = replace(direct, marker=TOOL_MARKERS["direct"]), replace(via, marker=TOOL_MARKERS[name])
     direct_res, direct_wall = await run_many(n, clients, lambda: stream(client, direct))
-    # Events per CPU second, results, wall time, CPU time. A run too short for the CPU clock's 10 ms ticks
-    # (quick runs) counts as the fastest; it reports no rate.
-    runs: list[tuple[float, list[Result], float, float]] = []
+    # A run too short for the CPU clock's ticks (quick runs) counts as the fastest; it reports no rate.
+    runs: list[_Run] = []
     for _ in range(repeats):
         cpu0 = cpu_seconds(ctx.pid)
         res, wall = await run_many(n, clients, lambda: stream(client, via))
         cpu = cpu_seconds(ctx.pid) - cpu0
         translated = sum(r.error is None for r in res) * events
-        runs.append((translated / cpu if cpu else math.inf, res, wall, cpu))
+        runs.append(_Run(translated / cpu if cpu else math.inf, res, wall, cpu))
     client.close()
-    runs.sort(key=lambda run: run[0])
+    runs.sort(key=lambda run: run.rate)
     rate, res, wall, cpu = runs[(len(runs) - 1) // 2]
     ok = [r for r in res if r.error is None]
     translated = len(ok) * events
@@ -254,8 +262,8 @@ async def throughput(
         "translated_events": translated,
         "cpu_s_per_10k_events": round(cpu / translated * 10_000, 4) if translated else None,
         "events_per_cpu_s": round(rate, 1) if cpu else None,
-        "events_per_cpu_s_runs": [round(run[0], 1) if run[3] else None for run in runs],
-        "codexd": summary([r for run in runs for r in run[1]]),
+        "events_per_cpu_s_runs": [round(run.rate, 1) if run.cpu else None for run in runs],
+        "codexd": summary([r for run in runs for r in run.results]),
     }
 
 
