@@ -46,6 +46,8 @@ REFRESH_WINDOW = 5 * 60  # refresh when the access token expires within this man
 REFRESH_INTERVAL = 8 * 24 * 3600  # token without a readable exp: refresh when last_refresh is older
 TRANSIENT_BACKOFF = 15.0  # after a transient failure, keep using a still-valid token this long before retrying
 LOCK_TIMEOUT = 30.0
+READ_ATTEMPTS = 4  # reads of an auth.json that does not parse, 50 ms apart, before a request gives up on it
+REDEEM_READ_ATTEMPTS = 40  # the same before a refresh, which must not redeem a token read before: 2 s
 REUSED_GRACE = 1.0  # after refresh_token_reused, how long to wait for the program that won to write auth.json
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_\-]{6,}[A-Za-z0-9_.\-]*")  # tokens echoed in bodies we did not send
 
@@ -101,6 +103,7 @@ class Credentials:
         self._on_refresh = on_refresh
         self._lock_timeout = lock_timeout
         self._state: AuthFile | None = None
+        self._unparsable: Signature | None = None  # auth.json as it was when it failed to parse, the login kept
         self._inflight: asyncio.Future[Auth] | None = None
         self._dead: tuple[Signature | None, str] | None = None  # permanent failure, until the file changes
         self._backoff_until = 0.0
@@ -178,12 +181,29 @@ class Credentials:
             info["ok"] = True
         return info
 
-    async def _load(self) -> AuthFile:
-        """auth.json, parsed again only when its stat signature changed."""
+    async def _load(self, *, to_redeem: bool = False) -> AuthFile:
+        """auth.json, parsed again only when its stat signature changed.
+
+        A file that does not parse even after the retries leaves the login read before in use until the file
+        changes again: a writer that rewrites it in place (as the CLI does) can be paused half-way for longer
+        than the retries wait. Not ``to_redeem``, though: a refresh token read before may be the one that
+        writer has just spent, so such a read waits longer for the whole file, then fails as transient."""
         state = self._state
-        if state is not None and state.signature == stat_signature(self.auth_path):
+        signature = stat_signature(self.auth_path)
+        if state is not None and signature == state.signature:
             return state
-        state = await read_auth_file(self.auth_path)
+        if state is not None and not to_redeem and signature and signature == self._unparsable:
+            return state
+        fresh = await read_auth_file(self.auth_path, attempts=REDEEM_READ_ATTEMPTS if to_redeem else READ_ATTEMPTS)
+        if fresh.parse_failed and state is not None and state.auth is not None:
+            if to_redeem:
+                raise self._transient(f"{self.auth_path} stayed half-written or is not valid JSON", [])
+            if self._unparsable is None:
+                logger.warning("%s is not valid JSON; using the login read before until it changes", self.auth_path)
+            self._unparsable = fresh.signature
+            return state
+        self._unparsable = None
+        state = fresh
         if state.problem and (self._state is None or self._state.problem != state.problem):
             logger.warning("No usable Codex login in %s: %s", self.auth_path, state.problem)
         self._state = state
@@ -243,7 +263,7 @@ class Credentials:
         except OSError as exc:
             raise self._transient(f"Cannot lock {self.lock_path}: {exc.strerror}", []) from None
         try:
-            state = await self._load()
+            state = await self._load(to_redeem=True)
             if (found := self._replacement(state, stale)) is not None:
                 logger.info("Using the access token another process refreshed in %s", self.auth_path)
                 self._notify("reused_other")

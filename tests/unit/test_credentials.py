@@ -183,6 +183,65 @@ def test_corrupt_file_is_reported_after_retries(auth_path: Path, endpoint: Token
     assert "not valid JSON" in info.value.message
 
 
+def _half_written(path: Path, doc: dict[str, Any]) -> str:
+    """Write the first half of ``doc`` over ``path`` in place, as a CLI paused mid-write leaves it; the whole text."""
+    text = json.dumps(doc, indent=2)
+    path.write_text(text[: len(text) // 2])
+    return text
+
+
+def test_a_file_half_written_for_longer_than_the_retries_leaves_the_login_in_use(
+    auth_path: Path, endpoint: TokenEndpointState, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_auth(auth_path, auth_document(access_token=make_jwt(exp=time.time() + 3600, serial="A")))
+    creds, _, _ = make_credentials(auth_path, endpoint)
+    assert read_claims(run(creds.current()).access_token)["jti"] == "A"
+    text = _half_written(auth_path, auth_document(access_token=make_jwt(exp=time.time() + 3600, serial="B")))
+    with caplog.at_level(logging.WARNING, logger="codexd.credentials"):
+        for _ in range(3):  # the writer stays paused: the login read before serves
+            assert read_claims(run(creds.current()).access_token)["jti"] == "A"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{auth_path} is not valid JSON; using the login read before until it changes"
+    ]
+    auth_path.write_text(text)  # the writer finishes
+    assert read_claims(run(creds.current()).access_token)["jti"] == "B"
+    assert endpoint.count == 0
+
+
+def test_a_refresh_never_redeems_the_token_read_before_a_half_written_file(
+    auth_path: Path, endpoint: TokenEndpointState
+) -> None:
+    """The CLI redeemed the due token and is writing its new one: codexd waits for the whole file and uses it."""
+    write_auth(auth_path, auth_document(expires_in=60))  # due, still valid
+    creds, _, results = make_credentials(auth_path, endpoint)
+    assert creds.describe()["ok"]  # the due login read, as a running daemon has it
+    theirs = make_jwt(exp=time.time() + 3600, serial="theirs")
+    text = _half_written(auth_path, auth_document(access_token=theirs, refresh_token="rt-theirs"))
+
+    async def scenario() -> Auth:
+        asyncio.get_running_loop().call_later(0.5, auth_path.write_text, text)
+        return await creds.current()
+
+    assert run(scenario()).access_token == theirs
+    assert endpoint.count == 0  # rt-0, spent by the CLI, was never presented
+    assert results == ["reused_other"]
+
+
+def test_a_refresh_due_while_the_file_stays_unparsable_keeps_the_valid_token(
+    auth_path: Path, endpoint: TokenEndpointState
+) -> None:
+    doc = auth_document(expires_in=60)  # due, still valid
+    write_auth(auth_path, doc)
+    creds, _, results = make_credentials(auth_path, endpoint)
+    assert creds.describe()["ok"]
+    auth_path.write_text('{"auth_mode": "chatgpt", "tok')  # damaged for good
+    started = time.monotonic()
+    assert run(creds.current()).access_token == doc["tokens"]["access_token"]
+    assert time.monotonic() - started >= 1.9  # the refresh waited for a whole file before giving up on it
+    assert endpoint.count == 0
+    assert results == ["transient_failure"]
+
+
 # --- when to refresh ---------------------------------------------------------------------------------
 
 
