@@ -155,9 +155,12 @@ class Credentials:
         state = self._state
         signature = stat_signature(self.auth_path)
         if state is None or state.signature != signature:
-            state = read_once(self.auth_path)
-            if not state.parse_failed:
-                self._state = state
+            fresh = read_once(self.auth_path)
+            if not fresh.parse_failed:
+                state = self._state = fresh
+            elif state is None or state.auth is None:
+                state = fresh
+            # else: half-written or damaged, the login read before is what requests use (see ``_load``)
         now = self._clock()
         auth = state.auth
         info: dict[str, Any] = {

@@ -200,6 +200,7 @@ def test_a_file_half_written_for_longer_than_the_retries_leaves_the_login_in_use
     with caplog.at_level(logging.WARNING, logger="codexd.credentials"):
         for _ in range(3):  # the writer stays paused: the login read before serves
             assert read_claims(run(creds.current()).access_token)["jti"] == "A"
+    assert creds.describe()["ok"]  # and /ready says so, as it is what requests use
     assert [r.getMessage() for r in caplog.records] == [
         f"{auth_path} is not valid JSON; using the login read before until it changes"
     ]
