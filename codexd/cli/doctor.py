@@ -221,7 +221,7 @@ def _upstream_check(settings: Settings) -> Check:
     handlers: list[Any] = []
     if settings.proxy:
         handlers.append(urllib.request.ProxyHandler({"https": settings.proxy, "http": settings.proxy}))
-    context = ssl.create_default_context(cafile=settings.ca_bundle or None)
+    context = ssl.create_default_context(cafile=settings.ca_bundle or None, capath=settings.ca_dir or None)
     handlers.append(urllib.request.HTTPSHandler(context=context))
     try:
         with urllib.request.build_opener(*handlers).open(url, timeout=settings.connect_timeout) as response:
@@ -231,6 +231,8 @@ def _upstream_check(settings: Settings) -> Check:
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return Check(
-            "FAIL", f"upstream {url} unreachable: {reason}", "check the network, upstream.proxy, upstream.ca_bundle"
+            "FAIL",
+            f"upstream {url} unreachable: {reason}",
+            "check the network, upstream.proxy, upstream.ca_bundle, upstream.ca_dir",
         )
     return Check("OK", f"upstream {url} reachable (HTTP {code})")

@@ -31,7 +31,7 @@ from codexd.upstream.ratelimits import parse_windows
 logger = logging.getLogger(__name__)
 
 # What a reload cannot change without a restart.
-RESTART_ONLY = ("host", "port", "max_clients", "proxy", "ca_bundle")
+RESTART_ONLY = ("host", "port", "max_clients", "proxy", "ca_bundle", "ca_dir")
 # Seconds a connection may take to send a request's headers, which is also how long it may sit idle between
 # requests (one limit for both, as in Tornado): a slowloris client holds a socket this long at most.
 HEADER_TIMEOUT = 60.0

@@ -28,6 +28,7 @@ from codexd.settings import Settings
 from codexd.upstream.curlpool import CurlOptions, LazyCurlClient, PreparedRequest, set_options
 from codexd.upstream.failures import error_from_answer
 from codexd.upstream.stream import UpstreamStream
+from codexd.upstream.trust import proxy_trust_options, trust_options
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +55,12 @@ RETRY_BACKOFF = 0.25  # seconds before the one retry of a transient failure
 def proxy_options(settings: Settings) -> list[tuple[int, Any]]:
     """The curl options for ``settings.proxy``: libcurl takes the URL whole (``http://`` when it names no
     scheme), so an ``https://`` proxy is spoken to over TLS and a ``socks5://`` one as SOCKS, and a user name
-    and password in it are percent-decoded; ``ca_bundle`` also checks an HTTPS proxy's own certificate."""
+    and password in it are percent-decoded; ``ca_bundle`` and ``ca_dir`` also check an HTTPS proxy's own
+    certificate."""
     proxy = settings.proxy
     if not proxy:
         return []
-    options: list[tuple[int, Any]] = [(pycurl.PROXY, proxy if "://" in proxy else "http://" + proxy)]
-    if settings.ca_bundle:
-        options.append((pycurl.PROXY_CAINFO, settings.ca_bundle))
-    return options
+    return [(pycurl.PROXY, proxy if "://" in proxy else "http://" + proxy), *proxy_trust_options(settings)]
 
 
 def identity_headers(client_headers: Mapping[str, str]) -> dict[str, str]:
@@ -182,13 +181,11 @@ class UpstreamClient:
             "request_timeout": 0,  # no deadline over the whole stream: the idle timeout covers silence
             "decompress_response": True,
         }
-        if self.settings.ca_bundle:
-            kwargs["ca_certs"] = self.settings.ca_bundle
-        proxy = proxy_options(self.settings)
-        if proxy:
-            # After Tornado's own set-up, which knows only a proxy's host and port (an https:// proxy would be
-            # spoken to in plain HTTP on its TLS port).
-            kwargs["prepare_curl_callback"] = partial(set_options, options=proxy)
+        # After Tornado's own set-up, which knows only a proxy's host and port (an https:// proxy would be
+        # spoken to in plain HTTP on its TLS port) and only a CA file.
+        options = [*trust_options(self.settings), *proxy_options(self.settings)]
+        if options:
+            kwargs["prepare_curl_callback"] = partial(set_options, options=options)
         return kwargs
 
     def _stream_options(self) -> CurlOptions:
@@ -352,7 +349,7 @@ class UpstreamClient:
 def stream_options(settings: Settings) -> CurlOptions:
     """The curl options a stream request needs besides its URL, headers and body: what Tornado's request
     defaults and ``_request_kwargs`` amount to (redirects followed as before, over HTTP(S) only; gzip and
-    deflate answers decoded; certificates verified against ``ca_bundle`` or the system's store; the proxy;
+    deflate answers decoded; certificates verified against the CAs ``trust_options`` names; the proxy;
     no overall deadline, as the idle timeout covers silence)."""
     web = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS
     options: list[tuple[int, Any]] = [
@@ -365,9 +362,7 @@ def stream_options(settings: Settings) -> CurlOptions:
         (pycurl.SSL_VERIFYPEER, 1),
         (pycurl.SSL_VERIFYHOST, 2),
     ]
-    if settings.ca_bundle:
-        options.append((pycurl.CAINFO, settings.ca_bundle))
-    return (*options, *proxy_options(settings))
+    return (*options, *trust_options(settings), *proxy_options(settings))
 
 
 async def _error_body(stream: UpstreamStream) -> bytes:

@@ -8,22 +8,27 @@ import base64
 import dataclasses
 import gzip
 import json
+import shutil
 import ssl
+import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pycurl
 import pytest
 
+from codexd.errors import CodexdError
 from codexd.settings import Settings
 from codexd.upstream import client as client_module
-from tests.fakes.backend import start_backend
+from codexd.upstream import trust
+from tests.fakes.backend import FakeBackend, start_backend
 from tests.fakes.proxy import start_proxy
 from tests.fakes.scripts import Builder, Script
 from tests.fakes.socks import start_socks_proxy
 from tests.fakes.tls import tls_files
 from tests.handlers.client import body_json, get, post_json, stream_sse
-from tests.harness import start_stack
+from tests.harness import Stack, start_stack
 
 pytestmark = pytest.mark.gen_test(timeout=30)
 
@@ -316,6 +321,135 @@ async def test_https_upstream_with_private_ca_bundle(io_loop, codex_home, tls):
             s.server.stop()
             s.state.upstream.close()
         backend.stop()
+
+
+def hashed_dir(folder: Path, *pems: Path) -> Path:
+    """A directory of CA files with the subject-hash names OpenSSL looks CAs up by (``openssl rehash``)."""
+    folder.mkdir()
+    for n, pem in enumerate(pems):
+        shutil.copy(pem, folder / f"ca{n}.pem")
+    subprocess.run(["openssl", "rehash", str(folder)], check=True, capture_output=True)
+    return folder
+
+
+def another_ca(folder: Path, name: str = "codexd bench CA") -> Path:
+    """A private CA that did not sign the backend's certificate; by default of the same name as the one that
+    did (so also the same hash)."""
+    key, ca = folder / "other.key", folder / "other.pem"
+    new_ca = ("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}")
+    subprocess.run([*new_ca, "-keyout", str(key), "-out", str(ca)], check=True, capture_output=True)
+    return ca
+
+
+@pytest.fixture
+def tls_backend(tls: tuple[Path, Path, Path]) -> Iterator[tuple[FakeBackend, str]]:
+    """A fake backend over TLS with a certificate from the private CA, and its https:// base URL."""
+    _, cert, key = tls
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    backend = start_backend(ssl_options=context)
+    yield backend, backend.base_url.replace("http://", "https://")
+    backend.stop()
+
+
+@pytest.fixture
+def system_ca_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Make codexd take a directory for the system's hashed CA directory."""
+
+    def use(folder: Path) -> None:
+        monkeypatch.setattr(trust, "SYSTEM_CA_DIR", str(folder))
+        trust.system_ca_dir.cache_clear()
+
+    yield use
+    trust.system_ca_dir.cache_clear()
+
+
+async def _answers(stack: Stack) -> tuple[int, int]:
+    """The status of a stream request and of a control call (the model list) through ``stack``."""
+    stream = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+    try:
+        await stack.state.upstream.get_json("/models", "client_version=1")
+        control = 200
+    except CodexdError as exc:
+        control = exc.status
+    return stream.code, control
+
+
+async def test_a_hashed_ca_directory_is_trusted_for_streams_and_control_calls(
+    io_loop, codex_home, tls, tls_backend, tmp_path
+):
+    """``ca_dir`` (or SSL_CERT_DIR) names a directory of CAs by hash, as ``/etc/ssl/certs`` is; one without
+    the backend's CA fails as an untrusted certificate, not by falling back to another store."""
+    backend, https_base = tls_backend
+    trusted = start_stack(
+        codex_home, backend, chatgpt_base_url=https_base, ca_dir=str(hashed_dir(tmp_path / "a", tls[0]))
+    )
+    other_ca = another_ca(tmp_path)
+    untrusted = start_stack(
+        codex_home, backend, chatgpt_base_url=https_base, ca_dir=str(hashed_dir(tmp_path / "b", other_ca))
+    )
+    try:
+        assert await _answers(trusted) == (200, 200)
+        assert await _answers(untrusted) == (502, 502)
+    finally:
+        for s in (trusted, untrusted):
+            s.server.stop()
+            s.state.upstream.close()
+
+
+async def test_without_a_configured_ca_the_systems_hashed_directory_is_trusted(
+    io_loop, codex_home, tls, tls_backend, tmp_path, system_ca_dir
+):
+    """With neither ``ca_bundle`` nor ``ca_dir``, codexd reads the system's CA directory when it holds CAs by
+    hash (one CA read when needed, not a store built from the whole bundle); the private CA is in no system
+    store, so only that directory can make this request succeed. A directory without hash names is not taken
+    for one: libcurl's own bundle is used, which does not trust the private CA."""
+    backend, https_base = tls_backend
+    system_ca_dir(hashed_dir(tmp_path / "hashed", tls[0]))
+    stack = start_stack(codex_home, backend, chatgpt_base_url=https_base)
+    try:
+        assert await _answers(stack) == (200, 200)
+    finally:
+        stack.server.stop()
+        stack.state.upstream.close()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    shutil.copy(tls[0], plain / "private.pem")
+    system_ca_dir(plain)
+    stack = start_stack(codex_home, backend, chatgpt_base_url=https_base)
+    try:
+        assert await _answers(stack) == (502, 502)
+    finally:
+        stack.server.stop()
+        stack.state.upstream.close()
+
+
+async def test_a_configured_ca_bundle_is_used_beside_a_ca_directory(
+    io_loop, codex_home, tls, tls_backend, tmp_path, system_ca_dir
+):
+    """``ca_bundle`` alone replaces the system's directory; with ``ca_dir`` too, a CA in either is trusted."""
+    backend, https_base = tls_backend
+    other_ca = another_ca(tmp_path, "another CA")
+    system_ca_dir(hashed_dir(tmp_path / "system", tls[0]))
+    stacks = {
+        "bundle alone": start_stack(codex_home, backend, chatgpt_base_url=https_base, ca_bundle=str(other_ca)),
+        "bundle and dir": start_stack(
+            codex_home,
+            backend,
+            chatgpt_base_url=https_base,
+            ca_bundle=str(other_ca),
+            ca_dir=str(hashed_dir(tmp_path / "dir", tls[0])),
+        ),
+    }
+    try:
+        assert {name: await _answers(s) for name, s in stacks.items()} == {
+            "bundle alone": (502, 502),
+            "bundle and dir": (200, 200),
+        }
+    finally:
+        for s in stacks.values():
+            s.server.stop()
+            s.state.upstream.close()
 
 
 async def test_request_bodies_of_every_size_reach_a_tls_upstream_whole(io_loop, codex_home, tls):

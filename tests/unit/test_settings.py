@@ -27,6 +27,7 @@ openai_base_url = "http://127.0.0.1:1/v1"
 refresh_url = "http://127.0.0.1:1/oauth/token"
 proxy = "http://proxy.example:3128"
 ca_bundle = "/etc/ssl/corp.pem"
+ca_dir = "/etc/ssl/corp-cas"
 idle_timeout = 42
 connect_timeout = 2.5
 
@@ -84,6 +85,7 @@ def test_every_table_of_the_file_is_read(tmp_path: Path) -> None:
     assert settings.openai_base_url == "http://127.0.0.1:1/v1"
     assert settings.refresh_url == "http://127.0.0.1:1/oauth/token"
     assert (settings.proxy, settings.ca_bundle) == ("http://proxy.example:3128", "/etc/ssl/corp.pem")
+    assert settings.ca_dir == "/etc/ssl/corp-cas"
     assert (settings.idle_timeout, settings.connect_timeout) == (42.0, 2.5)
     assert isinstance(settings.idle_timeout, float)  # an integer is fine where seconds are expected
     assert (settings.default_model, settings.small_model) == ("gpt-5.4", "gpt-5.4-nano")
@@ -126,6 +128,7 @@ GENERIC_ENV = [
     ("HTTPS_PROXY", "http://b.example:1", "proxy", "http://b.example:1"),
     ("https_proxy", "http://c.example:1", "proxy", "http://c.example:1"),
     ("SSL_CERT_FILE", "/env/cert.pem", "ca_bundle", "/env/cert.pem"),
+    ("SSL_CERT_DIR", "/env/certs", "ca_dir", "/env/certs"),
 ]
 
 
@@ -160,6 +163,7 @@ def test_the_codexd_specific_variable_wins_over_the_generic_ones(tmp_path: Path)
     assert load(path, {k: v for k, v in proxies.items() if k != "CODEXD_HTTPS_PROXY"}).proxy == "http://b:1"
     cas = {"CODEXD_CA_BUNDLE": "/a.pem", "SSL_CERT_FILE": "/b.pem"}
     assert load(path, cas).ca_bundle == "/a.pem"
+    assert load(path, {"CODEXD_CA_DIR": "/a", "SSL_CERT_DIR": "/b"}).ca_dir == "/a"
 
 
 @pytest.mark.parametrize(
