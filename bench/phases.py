@@ -332,8 +332,17 @@ async def churn(ctx: Ctx, n: int, concurrency: int) -> dict[str, Any]:
     }
 
 
-async def rest(ctx: Ctx, seconds: float) -> dict[str, Any]:
+async def rest(ctx: Ctx, seconds: float, probe: bool = False) -> dict[str, Any]:
     """The idle RSS once codexd has had no request for ``seconds`` (long enough to close its idle upstream
-    connections, which libcurl would not reuse after ``CONNECTION_MAX_AGE``)."""
+    connections, which libcurl would not reuse after ``CONNECTION_MAX_AGE``). With ``probe``, then the TTFT of
+    two chat requests one after the other: the first one's upstream connection is new, and so is the curl
+    client if codexd closed it (a TLS session resumed, the CAs loaded again); the second one's is warm."""
     await asyncio.sleep(seconds)
-    return {"idle_s": seconds, "rss_kib": rss_kib(ctx.pid)}
+    out: dict[str, Any] = {"idle_s": seconds, "rss_kib": rss_kib(ctx.pid)}
+    if probe:
+        await set_mode(ctx, deltas=8)
+        client = make_client(1)
+        first, second = [await stream(client, ctx.targets["chat"]) for _ in range(2)]
+        client.close()
+        out["next_requests_ttft_ms"] = [_ms([first.ttft], 0.5), _ms([second.ttft], 0.5)]
+    return out

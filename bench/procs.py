@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -116,8 +117,37 @@ class Codexd:
                 self.proc.wait()
 
 
-def write_config(folder: Path, fake_port: int, ca: Path, max_clients: int) -> tuple[Path, Path, str]:
-    """codexd's TOML config and a CODEX_HOME with a valid login; (config, codex_home, access token)."""
+SYSTEM_CAS = Path("/etc/ssl/certs")
+
+
+def system_trust(folder: Path, ca: Path, kind: str) -> Path:
+    """The fake's CA among a copy of the system's CAs, as a real install verifies the backend against them:
+    ``file``, one PEM bundle (what libcurl reads by default, and what codexd trusts where the system has no
+    hashed CA directory), or ``dir``, a directory of CAs named by hash (what codexd trusts by default where
+    ``/etc/ssl/certs`` is one). Needs ``/etc/ssl/certs`` and the openssl command."""
+    pems = sorted(p.resolve() for p in SYSTEM_CAS.glob("*.pem"))
+    if not pems:
+        raise RuntimeError(f"--system-cas: no CA files (*.pem) in {SYSTEM_CAS}")
+    if kind == "file":
+        bundle = folder / "system-cas.pem"
+        bundle.write_bytes(b"".join(p.read_bytes().rstrip(b"\n") + b"\n" for p in [*pems, ca]))
+        return bundle
+    directory = folder / "system-cas"
+    directory.mkdir()
+    for n, pem in enumerate([*pems, ca]):
+        shutil.copy(pem, directory / f"{n:04d}.pem")
+    subprocess.run(["openssl", "rehash", str(directory)], check=True, capture_output=True)
+    return directory
+
+
+def trust_setting(trust: Path) -> tuple[str, str]:
+    """codexd's setting and environment variable for the CAs in ``trust`` (a bundle or a hashed directory)."""
+    return ("ca_dir", "CODEXD_CA_DIR") if trust.is_dir() else ("ca_bundle", "CODEXD_CA_BUNDLE")
+
+
+def write_config(folder: Path, fake_port: int, trust: Path, max_clients: int) -> tuple[Path, Path, str]:
+    """codexd's TOML config and a CODEX_HOME with a valid login; (config, codex_home, access token). ``trust``
+    is the CA file or directory codexd verifies the fake against."""
     home = folder / "codex-home"
     doc = auth_document(expires_in=86400)
     write_auth(home / "auth.json", doc)
@@ -126,7 +156,7 @@ def write_config(folder: Path, fake_port: int, ca: Path, max_clients: int) -> tu
     config.write_text(
         '[server]\nhost = "127.0.0.1"\n'
         f'[upstream]\nchatgpt_base_url = "{base}/backend-api/codex"\nrefresh_url = "{base}/oauth/token"\n'
-        f'ca_bundle = "{ca}"\nmax_clients = {max_clients}\nidle_timeout = 60.0\n'
+        f'{trust_setting(trust)[0]} = "{trust}"\nmax_clients = {max_clients}\nidle_timeout = 60.0\n'
         '[log]\nlevel = "warning"\n'
     )
     return config, home, str(doc["tokens"]["access_token"])
@@ -140,15 +170,18 @@ def precompile(tree: Path = REPO) -> None:
 
 
 def start_codexd(
-    config: Path, home: Path, token: str, ca: Path, profile: Path | None = None, tree: Path = REPO
+    config: Path, home: Path, token: str, trust: Path, profile: Path | None = None, tree: Path = REPO
 ) -> Codexd:
     """Start ``python -m codexd serve`` from the checkout ``tree`` (another version of codexd than this one,
-    for ``bench.ab``) and wait for /health; the start-up time is Popen to first 200."""
+    for ``bench.ab``), trusting the CAs in ``trust``, and wait for /health; the start-up time is Popen to first
+    200."""
     port = free_port()
     runner = ["-m", "cProfile", "-o", str(profile)] if profile else []
     cmd = [sys.executable, *runner, "-m", "codexd", "serve", "--config", str(config), "--port", str(port)]
-    # SSL_CERT_FILE (set on many machines) would beat the file's ca_bundle; CODEXD_CA_BUNDLE beats both.
-    env = {**os.environ, "CODEX_HOME": str(home), "CODEXD_CA_BUNDLE": str(ca), "PYTHONPATH": str(tree)}
+    # SSL_CERT_FILE and SSL_CERT_DIR (set on many machines) stand in for the file's settings when it has none,
+    # and CODEXD_CA_* beat both: only the CAs in ``trust`` count.
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR") and "_CA_" not in k}
+    env.update({"CODEX_HOME": str(home), trust_setting(trust)[1]: str(trust), "PYTHONPATH": str(tree)})
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=tree, env=env)
     while time.perf_counter() - t0 < 20:

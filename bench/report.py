@@ -63,6 +63,13 @@ def _throughput_row(t: dict[str, Any]) -> str:
     return t["endpoint"] if t.get("answer", "text") == "text" else f"{t['endpoint']}, {t['answer']}"
 
 
+def _trust(system_cas: str | None) -> str:
+    """Which CAs codexd verified the fake against (``--system-cas``)."""
+    if system_cas is None:
+        return "the fake's CA alone"
+    return "the fake's CA among the system's, as " + ("one bundle" if system_cas == "file" else "a hashed directory")
+
+
 def _mb(kib: int) -> float:
     """KiB (as /proc gives them) in decimal megabytes, one decimal."""
     return round(kib * 1024 / 1e6, 1)
@@ -87,7 +94,8 @@ def print_report(out: dict[str, Any]) -> None:
         f"codexd benchmark — {m['nproc']} CPU(s), {m['cpu']}, Python {m['python']}, {m.get('pycurl', '')}, "
         f"load at start {m['load_avg_at_start']}, fd limit {out['fd_limit']}, quick={out['quick']}, "
         f"upstream {'HTTP/2' if out.get('upstream_http2') else 'HTTP/1.1'}, "
-        f"first event of a TTFT answer after {out.get('first_delay_s', 0.0)} s"
+        f"first event of a TTFT answer after {out.get('first_delay_s', 0.0)} s, "
+        f"codexd trusts {_trust(out.get('system_cas'))}"
     )
     pinned = out.get("pinned")
     if pinned:
@@ -213,6 +221,12 @@ def print_report(out: dict[str, Any]) -> None:
         print(f"\n== idle RSS with the Claude Code-sized rows' conversations kept (until 118 s idle): {grown:+.1f} MB")
     if out.get("rss_timeline"):
         print("\n== codexd RSS (KiB) after each phase: " + ", ".join(f"{k} {v}" for k, v in out["rss_timeline"]))
+    if "next_requests_ttft_ms" in out.get("rest", {}):
+        first, second = out["rest"]["next_requests_ttft_ms"]
+        print(
+            f"\n== after {out['rest']['idle_s']:.0f} s idle, chat TTFT {first} ms on a new upstream connection, "
+            f"then {second} ms"
+        )
     if "churn" in out:
         ch = out["churn"]
         print(

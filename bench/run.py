@@ -39,6 +39,7 @@ from bench.procs import (
     start_codexd,
     start_fake,
     start_printing_port,
+    system_trust,
     write_config,
 )
 from bench.report import print_report, profile_top, targets
@@ -63,6 +64,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="seconds the fake waits after the headers before the first event of a TTFT answer (default 0)",
     )
     p.add_argument("--http2", action="store_true", help="the fake backend speaks HTTP/2, as chatgpt.com does")
+    p.add_argument(
+        "--system-cas",
+        choices=("file", "dir"),
+        help="codexd trusts the fake's CA among a copy of the system's CAs, as one bundle (file) or a directory "
+        "named by hash (dir, codexd's default where /etc/ssl/certs is one); default: the fake's CA alone",
+    )
     p.add_argument(
         "--pin",
         action="store_true",
@@ -135,7 +142,7 @@ async def measure(args: argparse.Namespace, ctx: phases.Ctx, out: dict[str, Any]
     await asyncio.sleep(1.0)
     out["rss_timeline"].append(("concurrency", rss_kib(ctx.pid)))
     if not args.quick:
-        out["rest"] = await phases.rest(ctx, CONNECTION_MAX_AGE + 2 * IDLE_TRIM_AFTER + 1.0)
+        out["rest"] = await phases.rest(ctx, CONNECTION_MAX_AGE + 2 * IDLE_TRIM_AFTER + 1.0, probe=True)
         out["rss_timeline"].append(("rest", out["rest"]["rss_kib"]))
     # The Claude Code-sized rows come last: codexd keeps the conversations they send for the next turn (by design,
     # until 118 s without requests), which would count in every idle reading after them. What that costs is
@@ -301,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         ca, cert, key = tls_files(folder)
         precompile()
         fake, fake_port = start_fake(cert, key, args.http2)
-        config, home, token = write_config(folder, fake_port, ca, max_clients=max(256, args.streams + 64))
+        trust = system_trust(folder, ca, args.system_cas) if args.system_cas else ca
+        config, home, token = write_config(folder, fake_port, trust, max_clients=max(256, args.streams + 64))
         codexd = None
         helpers = [fake]
         try:
@@ -309,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(1 if args.quick or args.profile else 3):
                 if codexd is not None:
                     codexd.stop()
-                codexd = start_codexd(config, home, token, ca, args.profile)
+                codexd = start_codexd(config, home, token, trust, args.profile)
                 startups.append(codexd.startup_s)
             assert codexd is not None
             time.sleep(0.5)
@@ -319,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                 "upstream_http2": args.http2,
                 "first_delay_s": args.first_delay,
                 "quick": args.quick,
+                "system_cas": args.system_cas,
                 "startup": {
                     "health_s": round(sorted(startups)[len(startups) // 2], 4),
                     "all_s": [round(s, 4) for s in startups],
