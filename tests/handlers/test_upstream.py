@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pycurl
 import pytest
@@ -28,7 +29,7 @@ from tests.fakes.scripts import Builder, Script
 from tests.fakes.socks import start_socks_proxy
 from tests.fakes.tls import tls_files
 from tests.handlers.client import body_json, get, post_json, stream_sse
-from tests.harness import Stack, start_stack
+from tests.harness import start_stack
 
 pytestmark = pytest.mark.gen_test(timeout=30)
 
@@ -364,15 +365,22 @@ def system_ca_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], 
     trust.system_ca_dir.cache_clear()
 
 
-async def _answers(stack: Stack) -> tuple[int, int]:
-    """The status of a stream request and of a control call (the model list) through ``stack``."""
-    stream = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+async def _answers(codex_home: Path, tls_backend: tuple[FakeBackend, str], **overrides: Any) -> tuple[int, int]:
+    """The status of a stream request and of a control call (the model list) through a codexd in front of the
+    TLS backend, with ``overrides`` to its settings."""
+    backend, https_base = tls_backend
+    stack = start_stack(codex_home, backend, chatgpt_base_url=https_base, **overrides)
     try:
-        await stack.state.upstream.get_json("/models", "client_version=1")
-        control = 200
-    except CodexdError as exc:
-        control = exc.status
-    return stream.code, control
+        stream = await post_json(f"{stack.url}/v1/responses", {"input": "hi"})
+        try:
+            await stack.state.upstream.get_json("/models", "client_version=1")
+            control = 200
+        except CodexdError as exc:
+            control = exc.status
+        return stream.code, control
+    finally:
+        stack.server.stop()
+        stack.state.upstream.close()
 
 
 async def test_a_hashed_ca_directory_is_trusted_for_streams_and_control_calls(
@@ -380,21 +388,10 @@ async def test_a_hashed_ca_directory_is_trusted_for_streams_and_control_calls(
 ):
     """``ca_dir`` (or SSL_CERT_DIR) names a directory of CAs by hash, as ``/etc/ssl/certs`` is; one without
     the backend's CA fails as an untrusted certificate, not by falling back to another store."""
-    backend, https_base = tls_backend
-    trusted = start_stack(
-        codex_home, backend, chatgpt_base_url=https_base, ca_dir=str(hashed_dir(tmp_path / "a", tls[0]))
-    )
-    other_ca = another_ca(tmp_path)
-    untrusted = start_stack(
-        codex_home, backend, chatgpt_base_url=https_base, ca_dir=str(hashed_dir(tmp_path / "b", other_ca))
-    )
-    try:
-        assert await _answers(trusted) == (200, 200)
-        assert await _answers(untrusted) == (502, 502)
-    finally:
-        for s in (trusted, untrusted):
-            s.server.stop()
-            s.state.upstream.close()
+    trusted = hashed_dir(tmp_path / "a", tls[0])
+    untrusted = hashed_dir(tmp_path / "b", another_ca(tmp_path))
+    assert await _answers(codex_home, tls_backend, ca_dir=str(trusted)) == (200, 200)
+    assert await _answers(codex_home, tls_backend, ca_dir=str(untrusted)) == (502, 502)
 
 
 async def test_without_a_configured_ca_the_systems_hashed_directory_is_trusted(
@@ -404,52 +401,24 @@ async def test_without_a_configured_ca_the_systems_hashed_directory_is_trusted(
     hash (one CA read when needed, not a store built from the whole bundle); the private CA is in no system
     store, so only that directory can make this request succeed. A directory without hash names is not taken
     for one: libcurl's own bundle is used, which does not trust the private CA."""
-    backend, https_base = tls_backend
     system_ca_dir(hashed_dir(tmp_path / "hashed", tls[0]))
-    stack = start_stack(codex_home, backend, chatgpt_base_url=https_base)
-    try:
-        assert await _answers(stack) == (200, 200)
-    finally:
-        stack.server.stop()
-        stack.state.upstream.close()
+    assert await _answers(codex_home, tls_backend) == (200, 200)
     plain = tmp_path / "plain"
     plain.mkdir()
     shutil.copy(tls[0], plain / "private.pem")
     system_ca_dir(plain)
-    stack = start_stack(codex_home, backend, chatgpt_base_url=https_base)
-    try:
-        assert await _answers(stack) == (502, 502)
-    finally:
-        stack.server.stop()
-        stack.state.upstream.close()
+    assert await _answers(codex_home, tls_backend) == (502, 502)
 
 
 async def test_a_configured_ca_bundle_is_used_beside_a_ca_directory(
     io_loop, codex_home, tls, tls_backend, tmp_path, system_ca_dir
 ):
     """``ca_bundle`` alone replaces the system's directory; with ``ca_dir`` too, a CA in either is trusted."""
-    backend, https_base = tls_backend
-    other_ca = another_ca(tmp_path, "another CA")
+    other_ca = str(another_ca(tmp_path, "another CA"))
     system_ca_dir(hashed_dir(tmp_path / "system", tls[0]))
-    stacks = {
-        "bundle alone": start_stack(codex_home, backend, chatgpt_base_url=https_base, ca_bundle=str(other_ca)),
-        "bundle and dir": start_stack(
-            codex_home,
-            backend,
-            chatgpt_base_url=https_base,
-            ca_bundle=str(other_ca),
-            ca_dir=str(hashed_dir(tmp_path / "dir", tls[0])),
-        ),
-    }
-    try:
-        assert {name: await _answers(s) for name, s in stacks.items()} == {
-            "bundle alone": (502, 502),
-            "bundle and dir": (200, 200),
-        }
-    finally:
-        for s in stacks.values():
-            s.server.stop()
-            s.state.upstream.close()
+    assert await _answers(codex_home, tls_backend, ca_bundle=other_ca) == (502, 502)
+    directory = str(hashed_dir(tmp_path / "dir", tls[0]))
+    assert await _answers(codex_home, tls_backend, ca_bundle=other_ca, ca_dir=directory) == (200, 200)
 
 
 async def test_request_bodies_of_every_size_reach_a_tls_upstream_whole(io_loop, codex_home, tls):
