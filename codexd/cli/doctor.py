@@ -69,6 +69,7 @@ def checks(
         yield Check("FAIL", f"config: {err.message}", f"fix the file ({path}), or see codexd.toml(5)")
         return
     yield _config_check(path, settings)
+    yield _trust_check(settings)
     yield _credentials_check(settings)
     yield from _service_checks(be, runner, directory, path, settings)
     status = _guard(lambda: be.status(runner, directory))
@@ -95,6 +96,19 @@ def _config_check(path: Path, settings: Settings) -> Check:
     if settings.api_key and mode & 0o077:
         return Check("WARN", f"config {path} holds an api key but is readable by others", f"chmod 600 '{path}'")
     return Check("OK", f"config {path} is valid")
+
+
+def _trust_check(settings: Settings) -> Check:
+    """The CAs upstream requests are verified against: configured ones that cannot verify anything fail
+    every request."""
+    from codexd.upstream.trust import trust_problem, trusted
+
+    problem = trust_problem(settings)
+    if problem.startswith("upstream.ca_bundle"):
+        return Check("FAIL", problem, "point it at a PEM file of CAs, or empty it for the system's")
+    if problem:
+        return Check("FAIL", problem, f"run `openssl rehash {settings.ca_dir}`, or empty it for the system's CAs")
+    return Check("OK", f"TLS to the backend trusts {trusted(settings)}")
 
 
 def _credentials_check(settings: Settings) -> Check:

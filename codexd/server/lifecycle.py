@@ -27,6 +27,7 @@ from codexd.server.deadlines import DeadlineHTTPServer
 from codexd.settings import KEYS, Settings
 from codexd.upstream.client import CONNECTION_MAX_AGE, Observer, UpstreamClient
 from codexd.upstream.ratelimits import parse_windows
+from codexd.upstream.trust import trust_problem
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +167,9 @@ async def serve(settings: Settings, load: Callable[[], Settings]) -> int:
     sockets = listen(server, settings)
     address = sockets[0].getsockname()
     logger.info("codexd %s listening on %s:%s", __version__, address[0], address[1])
+    problem = trust_problem(settings)
+    if problem:
+        logger.warning("%s: upstream requests will fail TLS verification", problem)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -49,6 +49,26 @@ def proxy_trust_options(settings: Settings) -> list[tuple[int, Any]]:
     return options
 
 
+def trust_problem(settings: Settings) -> str:
+    """Why the configured CAs cannot verify any server (every upstream request would fail), or ``""``."""
+    bundle = settings.ca_bundle
+    if bundle and not (os.path.isfile(bundle) and os.access(bundle, os.R_OK)):
+        return f"upstream.ca_bundle {bundle} is not a readable file"
+    # OpenSSL takes a list of directories, separated as PATH is.
+    if settings.ca_dir and not any(is_hashed(d) for d in settings.ca_dir.split(os.pathsep)):
+        return f"upstream.ca_dir {settings.ca_dir} holds no CA named by its hash"
+    return ""
+
+
+def trusted(settings: Settings) -> str:
+    """Which CAs upstream TLS trusts, in words."""
+    named = [f"the CAs in {path}" for path in (settings.ca_bundle, settings.ca_dir) if path]
+    if named:
+        return " and ".join(named)
+    system = system_ca_dir()
+    return f"the system's CAs in {system}" if system else "the CA bundle libcurl finds"
+
+
 @functools.cache
 def system_ca_dir() -> str:
     """``SYSTEM_CA_DIR`` if it holds CAs named by hash and libcurl reads them through OpenSSL (other TLS

@@ -119,6 +119,21 @@ def test_serve_answers_health_and_stops_promptly_on_sigterm(tmp_path: Path) -> N
     assert "shutting down" in messages
 
 
+def test_a_ca_directory_without_hash_names_is_warned_about_at_start(tmp_path: Path) -> None:
+    """Every upstream request would fail TLS verification: the log says so, and why, as codexd starts."""
+    cas = tmp_path / "cas"
+    cas.mkdir()
+    (cas / "corp.pem").write_text("")
+    env = {**clean_env(tmp_path / "codex-without-login"), "SSL_CERT_DIR": str(cas)}
+    with daemon(tmp_path, tmp_path / "absent.toml", "--log-format", "json", env=env) as running:
+        assert running.stop() == 0
+        entries = [json.loads(line) for line in running.stderr().splitlines()]
+    warned = [e["message"] for e in entries if e["level"] == "warning"]
+    assert warned == [
+        f"upstream.ca_dir {cas} holds no CA named by its hash: upstream requests will fail TLS verification"
+    ]
+
+
 def test_sighup_reloads_the_file_and_keeps_serving(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('# mine\n[models]\ndefault = "gpt-5.5"\n', encoding="utf-8")

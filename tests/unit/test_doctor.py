@@ -76,6 +76,32 @@ def test_problems_are_failures_with_a_fix(
     assert line(lines, "/ready: not ready").startswith("FAIL")
 
 
+def test_configured_cas_that_cannot_verify_anything_fail_with_a_fix(
+    box: Box, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A CA bundle that is not a readable file, or a CA directory without the hash names OpenSSL looks CAs up
+    by, would fail every upstream request: doctor names the setting and the fix. Usable ones are named too."""
+    unhashed = tmp_path / "cas"
+    unhashed.mkdir()
+    (unhashed / "corp.pem").write_text("")
+    hashed = tmp_path / "hashed"
+    hashed.mkdir()
+    (hashed / "5ad8a5d6.0").write_text("")
+    cases = {
+        f'ca_bundle = "{tmp_path / "absent.pem"}"': ("FAIL", "is not a readable file"),
+        f'ca_dir = "{unhashed}"': ("FAIL", f"run `openssl rehash {unhashed}`"),
+        f'ca_dir = "{unhashed}:{hashed}"': ("OK  ", f"TLS to the backend trusts the CAs in {unhashed}:{hashed}"),
+    }
+    with health_server() as port:
+        for setting, (level, words) in cases.items():
+            box.config.parent.mkdir(parents=True, exist_ok=True)
+            box.config.write_text(f"[server]\nport = {port}\n[upstream]\n{setting}\n")
+            code, lines = doctor(capsys, box, port)
+            found = line(lines, "upstream.ca_" if level == "FAIL" else "TLS to the backend trusts")
+            assert found.startswith(level) and words in found, (setting, found)
+            assert (code == 1) == (level == "FAIL")
+
+
 def test_a_foreign_program_on_the_port(box: Box, capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 

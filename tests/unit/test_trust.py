@@ -52,3 +52,12 @@ def test_configured_cas_replace_the_systems_directory(system_dir: Path) -> None:
     assert trust.trust_options(both) == [(pycurl.CAINFO, "/corp.pem"), (pycurl.CAPATH, "/corp")]
     assert trust.proxy_trust_options(both) == [(pycurl.PROXY_CAINFO, "/corp.pem"), (pycurl.PROXY_CAPATH, "/corp")]
     assert trust.proxy_trust_options(Settings()) == [], "an https proxy's certificate: libcurl's default"
+
+
+def test_what_is_trusted_is_said_in_words(system_dir: Path) -> None:
+    assert trust.trusted(Settings()) == "the CA bundle libcurl finds"
+    trust.system_ca_dir.cache_clear()
+    (system_dir / "5ad8a5d6.0").write_text("")
+    assert trust.trusted(Settings()) == f"the system's CAs in {system_dir}"
+    both = Settings(ca_bundle="/corp.pem", ca_dir="/corp")
+    assert trust.trusted(both) == "the CAs in /corp.pem and the CAs in /corp"
