@@ -23,6 +23,8 @@ from codexd.settings import Settings
 
 SYSTEM_CA_DIR = "/etc/ssl/certs"
 _HASH_NAME = re.compile(r"[0-9a-f]{8}\.\d+")
+# In libcurl's version string; a TLS library in brackets is built in but not the one in use.
+_OPENSSL = re.compile(r"(?<![(\w])(OpenSSL|LibreSSL|BoringSSL|quictls)/")
 
 
 def trust_options(settings: Settings) -> list[tuple[int, Any]]:
@@ -71,9 +73,9 @@ def trusted(settings: Settings) -> str:
 
 @functools.cache
 def system_ca_dir() -> str:
-    """``SYSTEM_CA_DIR`` if it holds CAs named by hash and libcurl reads them through OpenSSL (other TLS
+    """``SYSTEM_CA_DIR`` if it holds CAs named by hash and libcurl's TLS library is OpenSSL or a fork (other TLS
     libraries take a directory differently, or not at all); else ``""``."""
-    return SYSTEM_CA_DIR if "OpenSSL/" in pycurl.version and is_hashed(SYSTEM_CA_DIR) else ""
+    return SYSTEM_CA_DIR if _OPENSSL.search(pycurl.version) and is_hashed(SYSTEM_CA_DIR) else ""
 
 
 def is_hashed(directory: str) -> bool:

@@ -36,8 +36,13 @@ def test_a_missing_system_directory_or_another_tls_library_leaves_libcurls_defau
     system_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (system_dir / "5ad8a5d6.0").write_text("")
-    monkeypatch.setattr(trust.pycurl, "version", "PycURL/7.45.2 libcurl/7.88.1 GnuTLS/3.7.9 zlib/1.2.13")
-    assert trust.trust_options(Settings()) == []
+    for other in ("GnuTLS/3.7.9", "(OpenSSL/3.0.15) GnuTLS/3.7.9"):
+        monkeypatch.setattr(trust.pycurl, "version", f"PycURL/7.45.2 libcurl/7.88.1 {other} zlib/1.2.13")
+        trust.system_ca_dir.cache_clear()
+        assert trust.trust_options(Settings()) == [], other
+    monkeypatch.setattr(trust.pycurl, "version", "PycURL/7.45.2 libcurl/8.5.0 (GnuTLS/3.8.3) OpenSSL/3.0.13")
+    trust.system_ca_dir.cache_clear()
+    assert trust.trust_options(Settings()) == [(pycurl.CAINFO, None), (pycurl.CAPATH, str(system_dir))]
     monkeypatch.undo()
     monkeypatch.setattr(trust, "SYSTEM_CA_DIR", str(system_dir / "absent"))
     trust.system_ca_dir.cache_clear()
