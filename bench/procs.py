@@ -180,7 +180,8 @@ def start_codexd(
     cmd = [sys.executable, *runner, "-m", "codexd", "serve", "--config", str(config), "--port", str(port)]
     # SSL_CERT_FILE and SSL_CERT_DIR (set on many machines) stand in for the file's settings when it has none,
     # and CODEXD_CA_* beat both: only the CAs in ``trust`` count.
-    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR") and "_CA_" not in k}
+    trust_vars = ("SSL_CERT_FILE", "SSL_CERT_DIR", "CODEXD_CA_BUNDLE", "CODEXD_CA_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in trust_vars}
     env.update({"CODEX_HOME": str(home), trust_setting(trust)[1]: str(trust), "PYTHONPATH": str(tree)})
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=tree, env=env)

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from bench.client import Target
+from bench.procs import SYSTEM_CAS, system_trust, trust_setting
 from codexd.allocator import has_glibc
+from tests.fakes.tls import tls_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,6 +120,20 @@ needs_two_cpus = pytest.mark.skipif(
 
 
 @needs_two_cpus
+@pytest.mark.skipif(not list(SYSTEM_CAS.glob("*.pem")), reason=f"no CA files in {SYSTEM_CAS}")
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_system_cas_put_the_fakes_ca_among_the_machines(tmp_path: Path, kind: str) -> None:
+    """``--system-cas``: the fake's certificate verifies against the copy, which holds the system's CAs too."""
+    ca, cert, _ = tls_files(tmp_path)
+    trust = system_trust(tmp_path, ca, kind)
+    where = ["-CApath", str(trust)] if kind == "dir" else ["-CAfile", str(trust)]
+    verify = subprocess.run(["openssl", "verify", *where, str(cert)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    held = len(list(trust.glob("*.pem"))) if kind == "dir" else trust.read_text().count("BEGIN CERTIFICATE")
+    assert held == len(list(SYSTEM_CAS.glob("*.pem"))) + 1
+    assert trust_setting(trust) == (("ca_dir", "CODEXD_CA_DIR") if kind == "dir" else ("ca_bundle", "CODEXD_CA_BUNDLE"))
+
+
 def test_pin_gives_codexd_a_cpu_of_its_own_and_the_rest_to_the_others() -> None:
     from bench.procs import pin_cpus
 
