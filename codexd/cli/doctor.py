@@ -104,10 +104,8 @@ def _trust_check(settings: Settings) -> Check:
     from codexd.upstream.trust import trust_problem, trusted
 
     problem = trust_problem(settings)
-    if problem.startswith("upstream.ca_bundle"):
-        return Check("FAIL", problem, "point it at a PEM file of CAs, or empty it for the system's")
-    if problem:
-        return Check("FAIL", problem, f"run `openssl rehash {settings.ca_dir}`, or empty it for the system's CAs")
+    if problem is not None:
+        return Check("FAIL", *problem)
     return Check("OK", f"TLS to the backend trusts {trusted(settings)}")
 
 

@@ -168,8 +168,8 @@ async def serve(settings: Settings, load: Callable[[], Settings]) -> int:
     address = sockets[0].getsockname()
     logger.info("codexd %s listening on %s:%s", __version__, address[0], address[1])
     problem = trust_problem(settings)
-    if problem:
-        logger.warning("%s: upstream requests will fail TLS verification", problem)
+    if problem is not None:
+        logger.warning("%s: upstream requests will fail TLS verification (%s)", *problem)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

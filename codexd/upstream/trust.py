@@ -51,15 +51,17 @@ def proxy_trust_options(settings: Settings) -> list[tuple[int, Any]]:
     return options
 
 
-def trust_problem(settings: Settings) -> str:
-    """Why the configured CAs cannot verify any server (every upstream request would fail), or ``""``."""
+def trust_problem(settings: Settings) -> tuple[str, str] | None:
+    """Why the configured CAs cannot verify any server (every upstream request would fail), and the fix; or
+    None."""
     bundle = settings.ca_bundle
     if bundle and not (os.path.isfile(bundle) and os.access(bundle, os.R_OK)):
-        return f"upstream.ca_bundle {bundle} is not a readable file"
+        return f"upstream.ca_bundle {bundle} is not a readable file", "point it at a PEM file of CAs, or empty it"
     # OpenSSL takes a list of directories, separated as PATH is.
     if settings.ca_dir and not any(is_hashed(d) for d in settings.ca_dir.split(os.pathsep)):
-        return f"upstream.ca_dir {settings.ca_dir} holds no CA named by its hash"
-    return ""
+        fix = f"run `openssl rehash {settings.ca_dir}`, or empty it"
+        return f"upstream.ca_dir {settings.ca_dir} holds no CA named by its hash", fix
+    return None
 
 
 def trusted(settings: Settings) -> str:

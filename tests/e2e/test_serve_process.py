@@ -131,6 +131,7 @@ def test_a_ca_directory_without_hash_names_is_warned_about_at_start(tmp_path: Pa
     warned = [e["message"] for e in entries if e["level"] == "warning"]
     assert warned == [
         f"upstream.ca_dir {cas} holds no CA named by its hash: upstream requests will fail TLS verification"
+        f" (run `openssl rehash {cas}`, or empty it)"
     ]
 
 
