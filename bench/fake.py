@@ -78,10 +78,7 @@ class BenchResponses(backend.ResponsesHandler):
     """The fake's Responses handler without the request log and the 20 ms close polling."""
 
     def record(self) -> Any:
-        try:
-            self.body = json.loads(self.request.body)
-        except ValueError:
-            self.body = None
+        self.body = backend.request_json(self.request.headers, self.request.body)
         return self.body
 
     async def play(self, script: Script) -> None:

@@ -62,6 +62,7 @@ KEYS: tuple[Key, ...] = (
     Key("upstream.proxy", str, "", ("CODEXD_HTTPS_PROXY",), "proxy URL", ("HTTPS_PROXY", "https_proxy")),
     Key("upstream.ca_bundle", str, "", ("CODEXD_CA_BUNDLE",), "PEM file of trusted CAs", ("SSL_CERT_FILE",)),
     Key("upstream.ca_dir", str, "", ("CODEXD_CA_DIR",), "directory of trusted CAs named by hash", ("SSL_CERT_DIR",)),
+    Key("upstream.compress", bool, True, (), "zstd-compress request bodies of 1 KiB or more, as the Codex CLI does"),
     Key("upstream.idle_timeout", float, 300.0, (), "seconds of upstream silence before a stream fails"),
     Key("upstream.connect_timeout", float, 10.0, (), "seconds to connect (TCP and TLS)"),
     Key("upstream.max_clients", int, 256, (), "concurrent upstream requests"),
@@ -100,6 +101,7 @@ class Settings:
     proxy: str = ""
     ca_bundle: str = ""
     ca_dir: str = ""
+    compress: bool = True
     idle_timeout: float = 300.0
     connect_timeout: float = 10.0
     max_clients: int = 256

@@ -22,6 +22,7 @@ from typing import Any
 from tornado import web
 
 from codexd import metrics
+from codexd.content_coding import decode
 from codexd.dialects import anthropic, openai
 from codexd.errors import CodexdError, ErrorKind
 from codexd.jsonparse import MAX_DEPTH, BodyParser, TooDeep
@@ -209,10 +210,11 @@ class BaseHandler(web.RequestHandler):
         # curl -d sends form-urlencoded by default; a JSON body under that label is still accepted.
         if ctype not in _JSON_LIKE and not ctype.endswith("+json"):
             raise CodexdError(ErrorKind.UNSUPPORTED_MEDIA, f"expected a JSON body, got Content-Type '{ctype}'")
-        if not self.request.body:
+        body = decode(self.request.body, self.request.headers.get("Content-Encoding", ""), self.settings_.max_body_size)
+        if not body:
             raise CodexdError(ErrorKind.BAD_REQUEST, "the request body is empty; expected a JSON object")
         try:
-            return BODIES.parse(self.request.body)
+            return BODIES.parse(body)
         except (ValueError, RecursionError) as exc:
             raise CodexdError(ErrorKind.BAD_REQUEST, f"the request body is not valid JSON: {exc}") from None
         except TooDeep:

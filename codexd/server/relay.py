@@ -32,7 +32,7 @@ class DialectHandler(BaseHandler):
     """An API endpoint: opens an upstream stream and relays it through a translator."""
 
     async def open_stream(
-        self, body: dict[str, Any] | bytes, client_headers: Mapping[str, str], **options: Any
+        self, body: dict[str, Any], client_headers: Mapping[str, str], **options: Any
     ) -> UpstreamStream:
         """``UpstreamClient.open_stream`` for this request. When the upstream refuses or cannot be reached,
         the time spent trying is the upstream's, not codexd's, in ``overhead_ms``."""

@@ -26,15 +26,6 @@ class ResponsesHandler(DialectHandler):
 
     async def post(self) -> None:
         settings = self.settings_
-        encoding = self.request.headers.get("Content-Encoding", "").lower()
-        if encoding == "zstd":
-            # No zstd decoder among our dependencies: forward the bytes untouched with their header.
-            # The Codex CLI (the client that compresses) already sends a backend-ready, streaming body.
-            stream = await self.open_stream(self.request.body, self.request.headers, content_encoding="zstd")
-            await self.relay(stream, ResponsesPassthrough())
-            return
-        if encoding not in ("", "identity"):
-            raise CodexdError(ErrorKind.UNSUPPORTED_MEDIA, f"unsupported Content-Encoding '{encoding}'")
         request = normalise(self.json_body(), models=self.model_map(), instructions=settings.instructions)
         self.model_label = request.upstream["model"]
         stream = await self.open_stream(request.upstream, self.request.headers)

@@ -21,6 +21,7 @@ import pycurl
 from tornado.httpclient import HTTPRequest
 
 from codexd import __version__
+from codexd.content_coding import COMPRESS_FROM, compress
 from codexd.credentials import Auth, Credentials
 from codexd.errors import CodexdError, ErrorKind
 from codexd.jsonbody import dumps_body
@@ -206,25 +207,27 @@ class UpstreamClient:
 
     async def open_stream(
         self,
-        body: dict[str, Any] | bytes,
+        body: dict[str, Any],
         client_headers: Mapping[str, str] | None = None,
         *,
         path: str = "/responses",
-        content_encoding: str | None = None,
     ) -> UpstreamStream:
         """POST ``body`` and return the stream once a 2xx status arrived; errors raise ``CodexdError``.
 
         A 401 triggers one credential recovery and one resend; a transient failure before the first byte
         (connection refused or reset, 502/503/504) one resend after a short backoff. Never after that.
         """
-        payload = body if isinstance(body, bytes) else dumps_body(body)
+        payload = dumps_body(body)
         extra = identity_headers(client_headers or {})
-        if content_encoding:
-            extra["Content-Encoding"] = content_encoding
+        zipped: bytes | None = None  # the payload compressed, once, for the Codex backend
         auth = await self.credentials.current()
         recovered = retried = False
         while True:
-            stream = self._start(auth, path, payload, extra)
+            if self._compresses(auth, payload):
+                zipped = zipped or compress(payload)
+                stream = self._start(auth, path, zipped, {**extra, "Content-Encoding": "zstd"})
+            else:
+                stream = self._start(auth, path, payload, extra)
             try:
                 await stream.wait_headers(self.settings.idle_timeout)
             except CodexdError:
@@ -268,6 +271,11 @@ class UpstreamClient:
                 await asyncio.sleep(RETRY_BACKOFF * (1 + random.random()))
                 continue
             raise error
+
+    def _compresses(self, auth: Auth, payload: bytes) -> bool:
+        """Whether ``payload`` goes zstd-compressed: to the Codex backend, which takes the Codex CLI's zstd bodies
+        (api.openai.com is not known to), when ``upstream.compress`` is on and the body is worth it."""
+        return auth.mode != "apikey" and self.settings.compress and len(payload) >= COMPRESS_FROM
 
     def _start(self, auth: Auth, path: str, payload: bytes, extra: Mapping[str, str]) -> UpstreamStream:
         url = self.base_url(auth) + path

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import zstandard
 from tornado import httpserver, iostream, web
 from tornado.netutil import bind_sockets
 
@@ -175,6 +176,27 @@ def auth_error(state: BackendState, headers: Mapping[str, str]) -> tuple[int, di
     return None
 
 
+def unzstd(raw: bytes) -> bytes | None:
+    """A ``Content-Encoding: zstd`` body decoded, or None unless it is exactly one whole zstd frame."""
+    decoder = zstandard.ZstdDecompressor().decompressobj()
+    try:
+        out = decoder.decompress(raw)
+    except zstandard.ZstdError:
+        return None
+    return out if decoder.eof and not decoder.unused_data else None
+
+
+def request_json(headers: Mapping[str, str], raw: bytes) -> Any:
+    """The JSON the backend reads from a request body (decoded first if zstd), or None."""
+    text = unzstd(raw) if headers.get("Content-Encoding") == "zstd" else raw
+    if not text or headers.get("Content-Encoding") not in (None, "zstd"):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def responses_answer(
     state: BackendState, headers: Mapping[str, str], raw: bytes, body: Any
 ) -> Script | tuple[int, dict[str, Any]]:
@@ -184,15 +206,13 @@ def responses_answer(
     if failure:
         return failure
     encoding = headers.get("Content-Encoding")
-    if encoding == "zstd":
-        if not raw.startswith(b"\x28\xb5\x2f\xfd"):
-            return 400, {"detail": "Invalid zstd body"}
-    elif encoding is not None:
+    if encoding == "zstd" and unzstd(raw) is None:
+        return 400, {"detail": "Invalid zstd body"}
+    if encoding not in (None, "zstd"):
         return 415, {"detail": f"Unsupported Content-Encoding: {encoding}"}
-    else:
-        problem = validation_error(body)
-        if problem:
-            return 400, {"detail": problem}
+    problem = validation_error(body)
+    if problem:
+        return 400, {"detail": problem}
     return state.next_script(body)
 
 
@@ -205,12 +225,7 @@ class _Base(web.RequestHandler):
 
     def record(self) -> Any:
         raw = self.request.body
-        body: Any = None
-        if self.request.headers.get("Content-Encoding") is None and raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
+        body = request_json(self.request.headers, raw)
         self.state.requests.append(
             Recorded(
                 self.request.method or "",

@@ -10,7 +10,6 @@ TCP connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import ssl
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from h2.exceptions import ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 from tornado.httputil import HTTPHeaders
 
-from tests.fakes.backend import BackendState, Recorded, responses_answer
+from tests.fakes.backend import BackendState, Recorded, request_json, responses_answer
 from tests.fakes.scripts import RATE_LIMIT_HEADERS, Script, Step, wire
 
 RESPONSES_PATH = "/backend-api/codex/responses"
@@ -210,10 +209,7 @@ class _Connection:
             self.requests.pop(stream_id, None)
 
     def parse(self, request: _Request, raw: bytes) -> Any:
-        body: Any = None
-        if request.headers.get("Content-Encoding") is None and raw:
-            with contextlib.suppress(ValueError):
-                body = json.loads(raw)
+        body = request_json(request.headers, raw)
         if self.backend.record:
             path = request.path.split("?")[0]
             self.state.requests.append(Recorded("POST", path, dict(request.headers.get_all()), raw, body))

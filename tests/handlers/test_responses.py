@@ -164,15 +164,6 @@ async def test_gzip_body_is_decoded(stack):
     assert stack.backend.state.posts[-1].body["input"][0]["content"][0]["text"] == "zipped"
 
 
-async def test_zstd_body_is_forwarded_unchanged_with_its_header(stack):
-    raw = b"\x28\xb5\x2f\xfd" + b"compressed-bytes"
-    read = await stream_sse(f"{stack.url}/v1/responses", raw, {"Content-Encoding": "zstd"})
-    assert read.code == 200
-    seen = stack.backend.state.posts[-1]
-    assert seen.raw == raw and seen.headers["Content-Encoding"] == "zstd"
-    assert read.json()[-1]["type"] == "response.completed"
-
-
 async def test_websocket_upgrade_gets_426(stack):
     resp = await get(f"{stack.url}/v1/responses", {"Upgrade": "websocket", "Connection": "Upgrade"})
     assert resp.code == 426

@@ -18,6 +18,7 @@ PURE = (
     "codexd.errors",
     "codexd.jsonbody",
     "codexd.jsonparse",
+    "codexd.content_coding",
 )
 IMPURE_LIBRARIES = ("tornado", "pycurl", "prometheus_client", "tomlkit")
 IMPURE_PACKAGES = ("codexd.server", "codexd.upstream", "codexd.cli")
