@@ -17,7 +17,7 @@ from typing import Any
 
 from codexd.errors import CodexdError, ErrorKind
 
-ZSTD_LEVEL = 3  # the Codex CLI's level: a third of the size for about 3 ms per MB
+ZSTD_LEVEL = 3  # the Codex CLI's level: a Claude Code request to a third of its size, for about 4 ms per MB
 COMPRESS_FROM = 1024  # bytes: a smaller body (a one-line request) gains less on the wire than it costs here
 # 8 MiB covers every level up to 19. The format allows windows of up to 2 GiB, which a few bytes could ask for.
 MAX_WINDOW = 1 << 23

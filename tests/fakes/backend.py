@@ -188,8 +188,11 @@ def unzstd(raw: bytes) -> bytes | None:
 
 def request_json(headers: Mapping[str, str], raw: bytes) -> Any:
     """The JSON the backend reads from a request body (decoded first if zstd), or None."""
-    text = unzstd(raw) if headers.get("Content-Encoding") == "zstd" else raw
-    if not text or headers.get("Content-Encoding") not in (None, "zstd"):
+    encoding = headers.get("Content-Encoding")
+    if encoding not in (None, "zstd"):
+        return None
+    text = unzstd(raw) if encoding == "zstd" else raw
+    if not text:
         return None
     try:
         return json.loads(text)
@@ -197,16 +200,14 @@ def request_json(headers: Mapping[str, str], raw: bytes) -> Any:
         return None
 
 
-def responses_answer(
-    state: BackendState, headers: Mapping[str, str], raw: bytes, body: Any
-) -> Script | tuple[int, dict[str, Any]]:
-    """What the backend answers a POST to ``/responses``: a plain JSON error (status, payload) for a
-    request it rejects, else the next scripted answer."""
+def responses_answer(state: BackendState, headers: Mapping[str, str], body: Any) -> Script | tuple[int, dict[str, Any]]:
+    """What the backend answers a POST to ``/responses`` whose body ``request_json`` read: a plain JSON error
+    (status, payload) for a request it rejects, else the next scripted answer."""
     failure = auth_error(state, headers)
     if failure:
         return failure
     encoding = headers.get("Content-Encoding")
-    if encoding == "zstd" and unzstd(raw) is None:
+    if encoding == "zstd" and body is None:  # ``request_json`` decoded it: not one whole frame (of JSON)
         return 400, {"detail": "Invalid zstd body"}
     if encoding not in (None, "zstd"):
         return 415, {"detail": f"Unsupported Content-Encoding: {encoding}"}
@@ -248,7 +249,7 @@ class ResponsesHandler(_Base):
     """``POST /backend-api/codex/responses``."""
 
     async def post(self) -> None:
-        answer = responses_answer(self.state, self.request.headers, self.request.body, self.record())
+        answer = responses_answer(self.state, self.request.headers, self.record())
         if isinstance(answer, tuple):
             return self.send_json(*answer)
         await self.play(answer)

@@ -197,7 +197,7 @@ class _Connection:
                 await self.finish(stream_id, 404, {"content-type": "application/json"}, b'{"detail":"Not Found"}')
                 return
             raw = bytes(request.body)
-            answer = responses_answer(self.state, request.headers, raw, self.parse(request, raw))
+            answer = responses_answer(self.state, request.headers, self.parse(request, raw))
             if isinstance(answer, tuple):
                 status, payload = answer
                 await self.finish(stream_id, status, {"content-type": "application/json"}, json.dumps(payload).encode())

@@ -248,3 +248,23 @@ async def test_api_key_mode_sends_the_public_api_plain_bodies(custom, tmp_path):
     (seen,) = [r for r in stack.backend.state.requests if r.path == "/v1/chat/completions"]
     assert "Content-Encoding" not in seen.headers
     assert seen.body["messages"][0]["content"] == text
+
+
+async def test_the_fake_reads_zstd_as_the_backend_does(backend):
+    """The fake every test above talks to: one whole zstd frame of a valid body is taken, anything else under
+    ``Content-Encoding: zstd`` is its 400, another coding its 415. (codexd sends one frame; whether the real
+    backend reads a second is not known, so the fake does not.)"""
+    backend.state.check_auth = False
+    body = {"model": "gpt-5.5", "instructions": "x", "input": [], "stream": True, "store": False}
+    url = f"{backend.base_url}/responses"
+    cases = [
+        (zstd(body), "zstd", 200),
+        (zstd(body)[:-2], "zstd", 400),
+        (zstd(body) + zstd(body), "zstd", 400),
+        (json.dumps(body).encode(), "zstd", 400),
+        (zstd({**body, "store": True}), "zstd", 400),
+        (zstd(body), "br", 415),
+    ]
+    for raw, coding, status in cases:
+        resp = await post_json(url, raw, {"Content-Encoding": coding})
+        assert resp.code == status, (raw[:20], coding, resp.body)
