@@ -74,3 +74,18 @@ def with_aliases(slugs: Iterable[str], aliases: Mapping[str, str]) -> list[str]:
     seen: dict[str, None] = dict.fromkeys(slugs)
     seen.update(dict.fromkeys(aliases))
     return list(seen)
+
+
+def catalog_with_aliases(payload: dict[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    """The upstream ``{"models": [...]}`` catalog as the Codex CLI reads it, plus an entry per alias whose target
+    it lists: a copy of the target's, under the alias's name."""
+    models = payload.get("models")
+    if not isinstance(models, list) or not aliases:
+        return payload
+    by_slug = {m["slug"]: m for m in models if isinstance(m, dict) and isinstance(m.get("slug"), str)}
+    added = [
+        {**by_slug[target], "slug": alias, "display_name": alias}
+        for alias, target in aliases.items()
+        if target in by_slug and alias not in by_slug
+    ]
+    return {**payload, "models": [*models, *added]}

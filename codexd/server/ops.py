@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
+from urllib.parse import urlencode
 
 from codexd import __version__, metrics
 from codexd.errors import CodexdError, ErrorKind
-from codexd.models import BUILTIN_MODELS, anthropic_list, catalog_slugs, openai_list, with_aliases
+from codexd.models import (
+    BUILTIN_MODELS,
+    anthropic_list,
+    catalog_slugs,
+    catalog_with_aliases,
+    openai_list,
+    with_aliases,
+)
 from codexd.server.base import BaseHandler
 
 logger = logging.getLogger(__name__)
@@ -71,6 +80,10 @@ class ModelsHandler(BaseHandler):
 
     async def get(self, model_id: str | None = None) -> None:
         self.prepare_dialect()
+        client_version = self.get_query_argument("client_version", "")
+        if client_version and model_id is None and self.dialect == "openai":
+            self.write(await self._catalog(client_version))
+            return
         slugs = with_aliases(await self._slugs(), self.settings_.aliases)
         if model_id is not None:
             if model_id not in slugs:
@@ -78,6 +91,23 @@ class ModelsHandler(BaseHandler):
             slugs = [model_id]
         body = anthropic_list(slugs) if self.dialect == "anthropic" else openai_list(slugs)
         self.write(body["data"][0] if model_id is not None else body)
+
+    async def _catalog(self, client_version: str) -> dict[str, Any]:
+        """The backend's own catalog, for the Codex CLI (which asks with its ``client_version``, caches the answer
+        itself and reads this shape only), with the aliases added."""
+        credentials = await self.state.upstream.credentials.current()
+        if credentials.mode == "apikey":
+            raise CodexdError(
+                ErrorKind.NOT_FOUND, "no Codex model catalog with an API-key login", code="model_catalog_unavailable"
+            )
+        asked = time.monotonic()
+        try:
+            payload = await self.state.upstream.get_json("/models", urlencode({"client_version": client_version}))
+        finally:
+            self.upstream_wait += time.monotonic() - asked
+        if not isinstance(payload, dict):
+            raise CodexdError(ErrorKind.UPSTREAM, "the upstream's model catalog is not a JSON object")
+        return catalog_with_aliases(payload, self.settings_.aliases)
 
     async def _slugs(self) -> list[str]:
         settings = self.settings_

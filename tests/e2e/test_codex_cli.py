@@ -1,5 +1,5 @@
-"""The real Codex CLI, offline, against codexd and the fake backend: its zstd request is decoded, normalised
-(the model alias applied) and answered, and the CLI prints the answer."""
+"""The real Codex CLI, offline, against codexd and the fake backend: it reads the model catalog through codexd,
+its zstd request is decoded, normalised (the model alias applied) and answered, and it prints the answer."""
 
 from __future__ import annotations
 
@@ -99,6 +99,11 @@ def test_the_codex_cli_answers_through_codexd(aliased, trap, tmp_path, monkeypat
     )
     assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-2000:]
     assert ANSWER in run.stdout
+    # Its model catalog came through codexd, asked with its own version, and it could read it.
+    version = subprocess.run([str(CODEX), "--version"], capture_output=True, text=True, timeout=30).stdout.split()[-1]
+    catalog_calls = [r.query for r in aliased.backend.state.requests if r.path.endswith("/models")]
+    assert f"client_version={version}" in catalog_calls
+    assert "failed to refresh available models" not in run.stderr
     assert "zstd" in codings  # the CLI compressed its request, and codexd read it
     (post,) = aliased.backend.state.posts
     assert post.body["model"] == "gpt-5.5"  # normalised: forwarded bytes would have kept the CLI's name

@@ -56,6 +56,43 @@ class Recorded:
     query: str = ""  # the raw query string
 
 
+def model_info(slug: str, name: str, *, priority: int, visibility: str = "list") -> dict[str, Any]:
+    """One catalog entry with the fields of the backend's ``ModelInfo`` (codex-backend.md §12), which the Codex
+    CLI requires when it reads the catalog."""
+    levels = [{"effort": e, "description": f"{e} reasoning"} for e in ("low", "medium", "high", "xhigh")]
+    return {
+        "slug": slug,
+        "display_name": name,
+        "description": f"{name} in the fake backend.",
+        "visibility": visibility,
+        "priority": priority,
+        "default_reasoning_level": "medium",
+        "supported_reasoning_levels": levels,
+        "supports_reasoning_summaries": True,
+        "default_reasoning_summary": "none",
+        "reasoning_summary_format": "experimental",
+        "support_verbosity": True,
+        "default_verbosity": "low",
+        "supports_parallel_tool_calls": True,
+        "context_window": 272000,
+        "max_context_window": 272000,
+        "auto_compact_token_limit": None,
+        "effective_context_window_percent": 95,
+        "input_modalities": ["text", "image"],
+        "truncation_policy": {"mode": "tokens", "limit": 10000},
+        "shell_type": "shell_command",
+        "apply_patch_tool_type": "freeform",
+        "web_search_tool_type": "text_and_image",
+        "experimental_supported_tools": [],
+        "supported_in_api": True,
+        "minimal_client_version": "0.124.0",
+        "prefer_websockets": True,
+        "upgrade": None,
+        "base_instructions": "You are a coding agent in the fake backend.",
+        "service_tiers": [{"id": "priority", "name": "Fast", "description": "Faster, more usage"}],
+    }
+
+
 @dataclass
 class BackendState:
     """What the fake will answer and what it saw."""
@@ -73,10 +110,10 @@ class BackendState:
     models: dict[str, Any] = field(
         default_factory=lambda: {
             "models": [
-                {"slug": "gpt-5.5", "display_name": "GPT-5.5", "visibility": "list", "priority": 1},
-                {"slug": "gpt-5.4-mini", "display_name": "GPT-5.4-Mini", "visibility": "list", "priority": 3},
-                {"slug": "gpt-5.4", "display_name": "GPT-5.4", "visibility": "list", "priority": 2},
-                {"slug": "codex-auto-review", "display_name": "hidden", "visibility": "hide", "priority": 9},
+                model_info("gpt-5.5", "GPT-5.5", priority=1),
+                model_info("gpt-5.4-mini", "GPT-5.4-Mini", priority=3),
+                model_info("gpt-5.4", "GPT-5.4", priority=2),
+                model_info("codex-auto-review", "hidden", priority=9, visibility="hide"),
             ]
         }
     )

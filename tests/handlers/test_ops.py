@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fakes.tokens import write_auth
 from tests.handlers.client import body_json, get, post_json
+from tests.harness import start_stack
 
 pytestmark = pytest.mark.gen_test(timeout=20)
 
@@ -55,6 +57,33 @@ async def test_models_openai_shape_sorted_hidden_dropped_aliases_added(stack):
     one = body_json(await get(f"{stack.url}/v1/models/gpt-5.4"))
     assert one["id"] == "gpt-5.4"
     assert (await get(f"{stack.url}/v1/models/nope")).code == 404
+
+
+async def test_the_codex_cli_gets_the_backends_own_catalog(stack):
+    """The Codex CLI asks ``/models?client_version=`` and reads only the backend's shape: it gets that, asked
+    with its own version, each alias a copy of its target's entry; hidden entries stay for the CLI to judge."""
+    stack.state.settings = stack.state.settings.replace(aliases={"my-fast": "gpt-5.4-mini", "gone": "gpt-1"})
+    resp = await get(f"{stack.url}/v1/models?client_version=0.171.0")
+    assert resp.code == 200
+    models = body_json(resp)["models"]
+    assert [m["slug"] for m in models] == ["gpt-5.5", "gpt-5.4-mini", "gpt-5.4", "codex-auto-review", "my-fast"]
+    assert models[-1] == {**models[1], "slug": "my-fast", "display_name": "my-fast"}
+    assert stack.backend.state.requests[-1].query == "client_version=0.171.0"
+    stack.backend.state.models_status = 500
+    failed = await get(f"{stack.url}/models?client_version=0.171.0")
+    assert failed.code == 500 and "error" in body_json(failed)  # the upstream's status; the CLI keeps its list
+
+
+async def test_no_codex_catalog_with_an_api_key_login(io_loop, tmp_path):
+    home = tmp_path / "codex-apikey"
+    write_auth(home / "auth.json", {"auth_mode": "apikey", "OPENAI_API_KEY": "sk-test-public-key-123456"})
+    stack = start_stack(home)
+    try:
+        resp = await get(f"{stack.url}/v1/models?client_version=0.171.0")
+        assert resp.code == 404 and body_json(resp)["error"]["code"] == "model_catalog_unavailable"
+        assert "gpt-5.5" in [m["id"] for m in body_json(await get(f"{stack.url}/v1/models"))["data"]]
+    finally:
+        stack.stop()
 
 
 async def test_models_anthropic_shape(stack):
