@@ -130,6 +130,7 @@ async def test_a_multi_frame_zstd_body_is_read_whole(stack):
         (b"\x00garbage", "deflate", "not valid deflate"),
         (b'{"input": "hi"}', "br", "codexd decodes gzip, deflate, zstd"),
     ],
+    ids=["zstd-magic-only", "not-zstd", "zstd-cut-first-block", "zstd-cut-later", "deflate-cut", "not-deflate", "br"],
 )
 @pytest.mark.parametrize("endpoint", ["responses", "messages"])
 async def test_a_body_that_does_not_decode_is_a_4xx_in_the_dialect(stack, raw, coding, says, endpoint):
