@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.backend import FakeBackend, start_backend
+from tests.fakes.backend import BackendState, FakeBackend, start_backend
+from tests.fakes.tokens import write_auth
 from tests.harness import Stack, start_stack, write_login
 
 
@@ -30,6 +31,18 @@ def codex_home(tmp_path: Path) -> Path:
     """A CODEX_HOME whose auth.json holds a ChatGPT login valid for an hour."""
     home = tmp_path / "codex"
     write_login(home)
+    return home
+
+
+@pytest.fixture
+def apikey_home(tmp_path: Path) -> Path:
+    """A CODEX_HOME whose auth.json holds an API key (API-key mode: requests go to the public API), the key the
+    fake's public API accepts."""
+    home = tmp_path / "codex-apikey"
+    api_key = BackendState().api_key
+    write_auth(
+        home / "auth.json", {"auth_mode": "apikey", "OPENAI_API_KEY": api_key, "tokens": None, "last_refresh": None}
+    )
     return home
 
 

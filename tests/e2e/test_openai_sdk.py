@@ -195,18 +195,6 @@ def test_responses_api_through_the_sdk(client, live):
     assert final.output_text == "Hello! How can I help you today?"
 
 
-@pytest.fixture
-def apikey_home(tmp_path):
-    from tests.fakes.tokens import write_auth
-
-    home = tmp_path / "codex-apikey"
-    write_auth(
-        home / "auth.json",
-        {"auth_mode": "apikey", "OPENAI_API_KEY": "sk-test-public-key-123456", "tokens": None, "last_refresh": None},
-    )
-    return home
-
-
 def test_api_key_mode_goes_natively_to_the_public_api(apikey_home):
     from tests.harness import threaded_stack
 

@@ -16,7 +16,6 @@ import zstandard
 
 from tests.fakes.backend import Recorded
 from tests.fakes.scripts import Script
-from tests.fakes.tokens import write_auth
 from tests.handlers.client import body_json, post_json, stream_sse
 from tests.harness import Stack, start_stack
 
@@ -155,11 +154,9 @@ async def test_a_zstd_bomb_is_refused_at_the_body_limit(custom):
         resp = await post_json(f"{stack.url}/v1/responses", raw, ZSTD)
         assert resp.code == 413
         assert "200000 bytes once decoded" in body_json(resp)["error"]["message"]
-        deflated = await post_json(f"{stack.url}/v1/messages", zlib.compress(json.dumps(bomb).encode()), ZSTD)
-        assert deflated.code == 400  # deflate bytes labelled zstd
-    resp = await post_json(
-        f"{stack.url}/v1/messages", zlib.compress(json.dumps(bomb).encode()), {"Content-Encoding": "deflate"}
-    )
+    deflated = zlib.compress(json.dumps(bomb).encode())
+    assert (await post_json(f"{stack.url}/v1/messages", deflated, ZSTD)).code == 400  # deflate labelled zstd
+    resp = await post_json(f"{stack.url}/v1/messages", deflated, {"Content-Encoding": "deflate"})
     assert resp.code == 413 and body_json(resp)["type"] == "error"
     assert stack.backend.state.posts == []
 
@@ -235,12 +232,8 @@ async def test_compression_can_be_turned_off(custom):
     assert len(seen.raw) > len(text)
 
 
-async def test_api_key_mode_sends_the_public_api_plain_bodies(custom, tmp_path):
-    home = tmp_path / "codex-apikey"
-    write_auth(
-        home / "auth.json", {"auth_mode": "apikey", "OPENAI_API_KEY": "sk-test-public-key-123456", "tokens": None}
-    )
-    stack = custom(home)
+async def test_api_key_mode_sends_the_public_api_plain_bodies(custom, apikey_home):
+    stack = custom(apikey_home)
     text = "word " * 2000
     resp = await post_json(
         f"{stack.url}/v1/chat/completions", {"model": "gpt-5.5", "messages": [{"role": "user", "content": text}]}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.tokens import write_auth
 from tests.handlers.client import body_json, get, post_json
 from tests.harness import start_stack
 
@@ -74,10 +73,8 @@ async def test_the_codex_cli_gets_the_backends_own_catalog(stack):
     assert failed.code == 500 and "error" in body_json(failed)  # the upstream's status; the CLI keeps its list
 
 
-async def test_no_codex_catalog_with_an_api_key_login(io_loop, tmp_path):
-    home = tmp_path / "codex-apikey"
-    write_auth(home / "auth.json", {"auth_mode": "apikey", "OPENAI_API_KEY": "sk-test-public-key-123456"})
-    stack = start_stack(home)
+async def test_no_codex_catalog_with_an_api_key_login(io_loop, apikey_home):
+    stack = start_stack(apikey_home)
     try:
         resp = await get(f"{stack.url}/v1/models?client_version=0.171.0")
         assert resp.code == 404 and body_json(resp)["error"]["code"] == "model_catalog_unavailable"
