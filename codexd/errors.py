@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import Any
 
 
 class ErrorKind(enum.Enum):
@@ -61,7 +62,9 @@ class CodexdError(Exception):
     """An error with a kind, a user-facing message and the details a dialect needs to render it.
 
     ``status`` overrides the kind's default status (e.g. to pass an upstream 400 through unchanged);
-    ``code`` and ``param`` follow OpenAI's error object; ``retry_after`` is seconds for ``Retry-After``.
+    ``code`` and ``param`` follow OpenAI's error object; ``retry_after`` is seconds for ``Retry-After``;
+    ``headers`` go out with the error. ``upstream_status`` and ``upstream_error`` keep the backend's own status and
+    ``error`` object when the backend gave one (its ``type``, and fields such as ``plan_type`` and ``resets_at``).
     """
 
     def __init__(
@@ -75,6 +78,8 @@ class CodexdError(Exception):
         retry_after: int | None = None,
         headers: Mapping[str, str] | None = None,
         transient: bool = False,
+        upstream_status: int | None = None,
+        upstream_error: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -85,6 +90,8 @@ class CodexdError(Exception):
         self.retry_after = retry_after
         self.headers = dict(headers or {})
         self.transient = transient
+        self.upstream_status = upstream_status
+        self.upstream_error = dict(upstream_error or {})
 
     def __repr__(self) -> str:
         return f"CodexdError({self.kind.name}, {self.message!r}, status={self.status})"

@@ -7,6 +7,8 @@ anything else is sent as given so that the backend's own error names an unknown 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,3 +91,17 @@ def catalog_with_aliases(payload: dict[str, Any], aliases: Mapping[str, str]) ->
         if target in by_slug and alias not in by_slug
     ]
     return {**payload, "models": [*models, *added]}
+
+
+def catalog_etag(etag: str, aliases: Mapping[str, str]) -> str:
+    """The ETag of the catalog ``catalog_with_aliases`` makes from one whose ETag is ``etag``.
+
+    The Codex CLI keeps the catalog's ETag and fetches the catalog again when an answer's ``x-models-etag``
+    differs from it. Both go through this function, so they still match exactly when the backend's do, and both
+    change when the aliases do (a reload). Without aliases the catalog is the backend's, and so is the ETag."""
+    if not aliases:
+        return etag
+    mark = hashlib.sha256(json.dumps(sorted(aliases.items())).encode()).hexdigest()[:12]
+    if etag.endswith('"'):  # an entity tag proper, "..." or W/"...": the mark goes inside the quotes
+        return f'{etag[:-1]}-a{mark}"'
+    return f"{etag}-a{mark}"

@@ -20,10 +20,16 @@ _TYPE_BY_KIND: dict[ErrorKind, str] = {
 }
 
 
+_OWN_FIELDS = ("message", "type", "param", "code")
+
+
 def error_object(err: CodexdError) -> dict[str, Any]:
-    """The inner ``{"message", "type", "param", "code"}`` object for ``err``."""
+    """The inner ``{"message", "type", "param", "code"}`` object for ``err``, followed by the backend's further
+    fields when it gave any (a usage limit's ``plan_type``, ``resets_at`` and ``resets_in_seconds``)."""
     kind = _TYPE_BY_KIND.get(err.kind, "invalid_request_error" if err.status < 500 else "server_error")
-    return {"message": err.message, "type": kind, "param": err.param, "code": err.code}
+    body = {"message": err.message, "type": kind, "param": err.param, "code": err.code}
+    body.update((k, v) for k, v in err.upstream_error.items() if k not in _OWN_FIELDS)
+    return body
 
 
 def error_body(err: CodexdError) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from codexd.errors import CodexdError, ErrorKind
 from codexd.models import (
     BUILTIN_MODELS,
     anthropic_list,
+    catalog_etag,
     catalog_slugs,
     catalog_with_aliases,
     openai_list,
@@ -82,7 +83,13 @@ class ModelsHandler(BaseHandler):
         self.prepare_dialect()
         client_version = self.get_query_argument("client_version", "")
         if client_version and model_id is None and self.dialect == "openai":
-            self.write(await self._catalog(client_version))
+            catalog, etag = await self._catalog(client_version)
+            if etag:  # else Tornado gives the answer an ETag of its own, a hash of the body
+                self.set_header("Etag", etag)
+                if self.check_etag_header():  # as Tornado does with its own
+                    self.set_status(304)
+                    return
+            self.write(catalog)
             return
         slugs = with_aliases(await self._slugs(), self.settings_.aliases)
         if model_id is not None:
@@ -92,9 +99,9 @@ class ModelsHandler(BaseHandler):
         body = anthropic_list(slugs) if self.dialect == "anthropic" else openai_list(slugs)
         self.write(body["data"][0] if model_id is not None else body)
 
-    async def _catalog(self, client_version: str) -> dict[str, Any]:
+    async def _catalog(self, client_version: str) -> tuple[dict[str, Any], str]:
         """The backend's own catalog, for the Codex CLI (which asks with its ``client_version``, caches the answer
-        itself and reads this shape only), with the aliases added."""
+        itself and reads this shape only), with the aliases added; and its ETag, if the backend gave one."""
         credentials = await self.state.upstream.credentials.current()
         if credentials.mode == "apikey":
             raise CodexdError(
@@ -102,12 +109,16 @@ class ModelsHandler(BaseHandler):
             )
         asked = time.monotonic()
         try:
-            payload = await self.state.upstream.get_json("/models", urlencode({"client_version": client_version}))
+            payload, headers = await self.state.upstream.get_json(
+                "/models", urlencode({"client_version": client_version})
+            )
         finally:
             self.upstream_wait += time.monotonic() - asked
         if not isinstance(payload, dict):
             raise CodexdError(ErrorKind.UPSTREAM, "the upstream's model catalog is not a JSON object")
-        return catalog_with_aliases(payload, self.settings_.aliases)
+        aliases = self.settings_.aliases
+        etag = headers.get("Etag", "")
+        return catalog_with_aliases(payload, aliases), catalog_etag(etag, aliases) if etag else ""
 
     async def _slugs(self) -> list[str]:
         settings = self.settings_
@@ -120,7 +131,7 @@ class ModelsHandler(BaseHandler):
             if credentials.mode == "apikey":
                 return list(BUILTIN_MODELS)
             asked = time.monotonic()
-            payload = await self.state.upstream.get_json("/models", f"client_version={settings.client_version}")
+            payload, _ = await self.state.upstream.get_json("/models", f"client_version={settings.client_version}")
             self.upstream_wait += time.monotonic() - asked
             slugs = catalog_slugs(payload)
         except CodexdError as err:

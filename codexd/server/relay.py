@@ -19,10 +19,12 @@ from tornado.http1connection import HTTP1Connection
 
 from codexd.dialects import openai
 from codexd.errors import CodexdError, ErrorKind
+from codexd.models import catalog_etag
 from codexd.server.base import BaseHandler
 from codexd.sse import frame_text
 from codexd.translate.aggregate import ResponseAggregator
 from codexd.translate.protocol import Frame, StreamTranslator, carries_token
+from codexd.upstream.answer_headers import passed_on
 from codexd.upstream.stream import UpstreamStream
 
 logger = logging.getLogger(__name__)
@@ -63,10 +65,13 @@ class DialectHandler(BaseHandler):
             connection.stream.set_nodelay(True)
 
     def pass_upstream_headers(self, stream: UpstreamStream) -> None:
-        """Headers the client should see from the upstream answer."""
-        turn_state = stream.headers.get("x-codex-turn-state")
-        if turn_state:
-            self.set_header("x-codex-turn-state", turn_state)
+        """Headers the client should see from the upstream answer: the sticky-routing token, the rate limits and
+        the rest of ``passed_on``, and the catalog's ETag as codexd's catalog has it."""
+        for name, value in passed_on(stream.headers).items():
+            self.set_header(name, value)
+        etag = stream.headers.get("x-models-etag")
+        if etag:
+            self.set_header("x-models-etag", catalog_etag(etag, self.settings_.aliases))
         self.show_overhead()
 
     async def relay(

@@ -303,8 +303,9 @@ class UpstreamClient:
         future.add_done_callback(done)
         return stream
 
-    async def get_json(self, path: str, params: str = "", timeout: float = 10.0) -> Any:
-        """GET a small JSON document from the backend (the model catalog), with the user's credentials."""
+    async def get_json(self, path: str, params: str = "", timeout: float = 10.0) -> tuple[Any, Mapping[str, str]]:
+        """GET a small JSON document from the backend (the model catalog), with the user's credentials: the
+        document and the answer's headers."""
         auth = await self.credentials.current()
         kwargs = self._request_kwargs()
         kwargs["request_timeout"] = timeout
@@ -322,7 +323,7 @@ class UpstreamClient:
         if response.code >= 300:
             raise error_from_answer(response.code, response.body or b"", response.headers)
         try:
-            return json.loads(response.body)
+            return json.loads(response.body), response.headers
         except ValueError:
             raise CodexdError(ErrorKind.UPSTREAM, "the upstream answered with invalid JSON") from None
 

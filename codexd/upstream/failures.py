@@ -2,7 +2,8 @@
 
 The backend answers in two styles: FastAPI ``{"detail": "..."}`` for request validation and OpenAI-style
 ``{"error": {...}}`` from the engine and the auth layer. Statuses are kept, except that usage limits carry a
-``retry_after`` and overload is marked so each dialect can render it its own way.
+``retry_after`` and overload is marked so each dialect can render it its own way. The answer's rate-limit
+headers go on with the error, and so do the backend's status and error object, for the dialect that shows them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from codexd.errors import CodexdError, ErrorKind
+from codexd.upstream.answer_headers import passed_on
 
 _KIND_BY_STATUS = {
     400: ErrorKind.BAD_REQUEST,
@@ -23,6 +25,10 @@ _KIND_BY_STATUS = {
     429: ErrorKind.RATE_LIMITED,
 }
 TRANSIENT_STATUSES = frozenset({502, 503, 504})
+# Past this many seconds to the reset, a usage limit's answer says ``x-should-retry: false``. The Anthropic SDK
+# (2.x) otherwise sleeps out any Retry-After, hours for a usage limit, and then asks again; the OpenAI SDK (3.x)
+# gives up by itself past two minutes. A reset within a minute is worth the wait.
+SDK_RETRY_AFTER_CAP = 60
 
 
 def error_from_answer(
@@ -37,10 +43,14 @@ def error_from_answer(
     message = _str(detail) or _str(err.get("message")) or _fallback_message(status, body)
     kind = _KIND_BY_STATUS.get(status, ErrorKind.UPSTREAM if status >= 500 else ErrorKind.BAD_REQUEST)
     retry_after: int | None = None
+    upstream_status = status if err else None
+    passed = passed_on(headers or {})
     if status == 429:
         retry_after = _retry_after(err, headers or {}, time.time() if now is None else now)
         if code == "usage_limit_reached" and retry_after is not None:
             message = f"{message} (resets in {_duration(retry_after)})"
+        if code in _NOT_BEFORE_RESET and (retry_after is None or retry_after > SDK_RETRY_AFTER_CAP):
+            passed["x-should-retry"] = "false"
     if code == "usage_not_included":
         kind, status = ErrorKind.FORBIDDEN, 403
     if status == 401:
@@ -54,8 +64,14 @@ def error_from_answer(
         code=code,
         param=_str(err.get("param")) or None,
         retry_after=retry_after,
+        headers=passed,
         transient=status in TRANSIENT_STATUSES,
+        upstream_status=upstream_status,
+        upstream_error=err,
     )
+
+
+_NOT_BEFORE_RESET = frozenset({"usage_limit_reached", "usage_not_included", "insufficient_quota"})
 
 
 def _json(body: bytes) -> Any:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_FAMILY = re.compile(r"^x-([a-z0-9-]+?)-(primary|secondary)-used-percent$")
+FAMILY = re.compile(r"^x-([a-z0-9-]+?)-(primary|secondary)-used-percent$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ def parse_windows(headers: Mapping[str, str], now: float) -> list[Window]:
     lower = {k.lower(): v for k, v in headers.items()}
     windows: list[Window] = []
     for name in sorted(lower):
-        match = _FAMILY.match(name)
+        match = FAMILY.match(name)
         if not match:
             continue
         family, which = match.groups()

@@ -1,9 +1,12 @@
 """The real Codex CLI, offline, against codexd and the fake backend: it reads the model catalog through codexd,
-its zstd request is decoded, normalised (the model alias applied) and answered, and it prints the answer."""
+its zstd request is decoded, normalised (the model alias applied) and answered, and it prints the answer. It
+sees the backend's rate limits, fetches the catalog again when the backend's changes, and stops at a usage
+limit."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -16,7 +19,7 @@ from typing import Any
 import pytest
 
 from codexd.server import base
-from tests.fakes.scripts import Builder, Script
+from tests.fakes.scripts import Builder, Script, usage_limit_error
 from tests.harness import Stack, threaded_stack, write_login
 
 CODEX = os.environ.get("CODEXD_CODEX_BIN") or shutil.which("codex")
@@ -58,6 +61,40 @@ def aliased(codex_home: Path) -> Iterator[Stack]:
         yield stack
 
 
+def run_codex(stack: Stack, home: Path, proxy: str, prompt: str) -> subprocess.CompletedProcess[str]:
+    """``codex exec`` as a user runs it, with its own ChatGPT login (it sends zstd only then; codexd uses its
+    own) and every call it makes past codexd sent to the refusing proxy."""
+    cli_home = home / ".codex"
+    write_login(cli_home)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "CODEX_HOME": str(cli_home),
+        **{name: proxy for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy")},
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    command = [str(CODEX), "exec", "--skip-git-repo-check", "-m", "codex-e2e-model"]
+    command += ["-c", f'openai_base_url="{stack.url}/v1"', prompt]
+    return subprocess.run(command, cwd=home, env=env, capture_output=True, text=True, timeout=120)
+
+
+def catalog_fetches(stack: Stack) -> list[float]:
+    """When the backend was asked for its catalog."""
+    return [r.at for r in stack.backend.state.requests if r.path.endswith("/models")]
+
+
+def rate_limits_seen(home: Path) -> list[Any]:
+    """The rate limits the CLI recorded in its session log, one entry per token count it logged."""
+    seen = []
+    for log in (home / ".codex" / "sessions").rglob("rollout-*.jsonl"):
+        for line in log.read_text().splitlines():
+            payload = json.loads(line).get("payload", {})
+            if payload.get("type") == "token_count":
+                seen.append(payload.get("rate_limits"))
+    return seen
+
+
 def test_the_codex_cli_answers_through_codexd(aliased, trap, tmp_path, monkeypatch):
     codings: list[str] = []
     decode = base.decode
@@ -68,35 +105,8 @@ def test_the_codex_cli_answers_through_codexd(aliased, trap, tmp_path, monkeypat
 
     monkeypatch.setattr(base, "decode", seen)
     aliased.backend.state.default = Script.events(Builder().start().text(ANSWER).completed())
-    home = tmp_path / "home"
-    cli_home = home / ".codex"
-    write_login(cli_home)  # the CLI wants a ChatGPT login to send zstd; codexd uses its own
     proxy, asked = trap
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "CODEX_HOME": str(cli_home),
-        **{name: proxy for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy")},
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    run = subprocess.run(
-        [
-            str(CODEX),
-            "exec",
-            "--skip-git-repo-check",
-            "-m",
-            "codex-e2e-model",
-            "-c",
-            f'openai_base_url="{aliased.url}/v1"',
-            "Say what you heard.",
-        ],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_codex(aliased, tmp_path / "home", proxy, "Say what you heard.")
     assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-2000:]
     assert ANSWER in run.stdout
     # Its model catalog came through codexd, asked with its own version, and it could read it.
@@ -111,3 +121,37 @@ def test_the_codex_cli_answers_through_codexd(aliased, trap, tmp_path, monkeypat
     assert post.body["input"][-1]["content"][0]["text"] == "Say what you heard."
     assert post.headers["Content-Encoding"] == "zstd"  # and codexd compressed it again for the backend
     assert all(b"127.0.0.1" not in line for line in asked)
+    # The answer's x-models-etag matched the catalog's ETag: no fetch after the turn.
+    assert all(at < post.at for at in catalog_fetches(aliased))
+    # The backend's rate-limit headers reached it (RATE_LIMIT_HEADERS: 9 % of 5 h, 31 % of the week).
+    limits = rate_limits_seen(tmp_path / "home")
+    assert limits and limits[-1]["primary"]["used_percent"] == 9.0
+    assert limits[-1]["secondary"] == {"used_percent": 31.0, "window_minutes": 10079, "resets_at": 1900100000}
+
+
+def test_a_new_backend_catalog_reaches_the_cli_at_its_next_answer(aliased, trap, tmp_path):
+    """The backend's answers carry its catalog's tag: once it changes, the CLI fetches the catalog again at once
+    rather than within its five-minute cache."""
+    state = aliased.backend.state
+
+    def new_catalog_then_answer(body: Any) -> Script:
+        state.models = {"models": state.models["models"][:2]}
+        return Script.events(Builder().start().text(ANSWER).completed())
+
+    state.chooser = new_catalog_then_answer
+    run = run_codex(aliased, tmp_path / "home", trap[0], "Say what you heard.")
+    assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-2000:]
+    (post,) = state.posts
+    assert [at for at in catalog_fetches(aliased) if at > post.at], "the CLI kept its old catalog"
+
+
+def test_the_codex_cli_stops_at_a_usage_limit(aliased, trap, tmp_path):
+    """Measured before codexd kept the backend's error type: the CLI took the limit for a passing one and
+    said "retrying sampling request (1/5 in 13871.99s)", then waited out the 3 h 51 min."""
+    aliased.backend.state.default = usage_limit_error(resets_in=13872)
+    run = run_codex(aliased, tmp_path / "home", trap[0], "Say what you heard.")
+    assert run.returncode != 0
+    assert "hit your usage limit" in run.stdout + run.stderr
+    assert len(aliased.backend.state.posts) == 1
+    limits = rate_limits_seen(tmp_path / "home")
+    assert limits and limits[-1]["primary"]["used_percent"] == 100.0

@@ -9,6 +9,7 @@ streams, so tests assert on the wire and not only on what the client saw.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import struct
@@ -54,6 +55,11 @@ class Recorded:
     body: Any
     at: float = field(default_factory=time.monotonic)  # when it arrived
     query: str = ""  # the raw query string
+
+
+def models_etag(models: Any) -> str:
+    """The catalog's ETag, as the backend sends it on ``/models`` and, as ``x-models-etag``, on every answer."""
+    return '"' + hashlib.sha1(json.dumps(models, sort_keys=True).encode()).hexdigest()[:20] + '"'
 
 
 def model_info(slug: str, name: str, *, priority: int, visibility: str = "list") -> dict[str, Any]:
@@ -306,6 +312,7 @@ class ResponsesHandler(_Base):
             self.set_header(name, value)
         turn_state = self.request.headers.get("x-codex-turn-state")
         self.set_header("x-codex-turn-state", turn_state or "ts-" + str(len(self.state.requests)))
+        self.set_header("x-models-etag", models_etag(self.state.models))
         if script.content_type:
             self.set_header("Content-Type", script.content_type)
         else:
@@ -380,6 +387,8 @@ class ModelsHandler(_Base):
             await asyncio.sleep(self.state.models_delay)
         if not self.get_query_argument("client_version", ""):
             return self.send_json(400, {"detail": "client_version is required"})
+        if self.state.models_status == 200:
+            self.set_header("Etag", models_etag(self.state.models))
         self.send_json(self.state.models_status, self.state.models if self.state.models_status == 200 else {})
 
 
