@@ -11,14 +11,16 @@ codexd's CPU per request. It prints the median and range over the rounds and wri
 Rows: ``chat`` and ``messages`` (one-line requests), ``80 KB`` (the Claude Code-sized Messages request, the same
 every time), ``turns`` (two turns of that conversation in alternation), ``session`` (the same with 250 tool
 calls, 640 KB: a long session's next turn), ``chat session`` (that conversation as a Chat Completions request)
-and ``agents`` (the session's turns with those of three sub-agents in between, each agent's in turn; each
-sub-agent has tools of its own, and ``--sub-agents`` sets how many).
+``agents`` (the session's turns with those of three sub-agents in between, each agent's in turn; each
+sub-agent has tools of its own, and ``--sub-agents`` sets how many), and ``cli session`` (a Codex CLI session's
+two turns late on, 780 KB, to ``/v1/responses``, zstd-compressed as the CLI sends them).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import phases
-from bench.client import CHAT_MARKER, MESSAGES_MARKER, Target, bodies, chat_form
+from bench.client import CHAT_MARKER, MESSAGES_MARKER, Target, bodies, chat_form, codex_cli_body
 from bench.procs import (
     REPO,
     Codexd,
@@ -56,7 +58,7 @@ from bench.run import (
 )
 from tests.fakes.tls import tls_files
 
-ROWS = ("chat", "messages", "80 KB", "turns", "session", "chat session", "agents")
+ROWS = ("chat", "messages", "80 KB", "turns", "session", "chat session", "agents", "cli session")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -97,6 +99,8 @@ def row_targets(
         path = "chat/completions" if row == "chat" else "messages"
         marker = CHAT_MARKER if row == "chat" else MESSAGES_MARKER
         return Target(row, f"{url}/v1/{path}", bodies()[row], marker), direct, None
+    if row == "cli session":
+        return cli_session_targets(url, direct)
     if row == "chat session":
         turns = [chat_form(turn) for turn in conversation_turns(SESSION_CALLS)]
         targets = turn_targets("via", "to", f"{url}/v1/chat/completions", direct, turns, chat=True)
@@ -106,6 +110,40 @@ def row_targets(
         targets = large_targets(url, direct, sub_agents)
         via, to = targets[name], targets[LARGE_ROWS[name]]
     return via, to, echo_of(to)
+
+
+def cli_session_targets(url: str, direct: Target) -> tuple[Target, Target, dict[str, Any]]:
+    """Two turns of a late Codex CLI session (``codex_cli_body``; the second one call longer) to ``/v1/responses``,
+    zstd-compressed as the CLI sends them, in alternation; and directly, the bodies codexd makes of them,
+    compressed as codexd sends them."""
+    from codexd.content_coding import compress
+    from codexd.jsonbody import dumps_body
+    from codexd.models import ModelMap
+    from codexd.settings import Settings
+    from codexd.translate.responses_body import normalise
+
+    longer = codex_cli_body(SESSION_CALLS)
+    turns = [{**longer, "input": longer["input"][:-5] + longer["input"][-2:]}, longer]
+    defaults = Settings()
+    models = ModelMap(defaults.default_model, defaults.small_model, defaults.aliases)
+    upstream = [dumps_body(normalise(t, models=models, instructions=defaults.instructions).upstream) for t in turns]
+    zstd = {"Content-Encoding": "zstd"}
+    via_bodies = [compress(json.dumps(turn).encode()) for turn in turns]
+    to_bodies = [compress(body) for body in upstream]
+    via = Target(
+        "cli session", f"{url}/v1/responses", via_bodies[0], direct.marker, zstd, turns=itertools.cycle(via_bodies)
+    )
+    to = Target(
+        "direct cli session",
+        direct.url,
+        to_bodies[0],
+        direct.marker,
+        {**direct.headers, **zstd},
+        direct.ca_certs,
+        itertools.cycle(to_bodies),
+    )
+    echo = json.loads(upstream[0])
+    return via, to, {"instructions": echo["instructions"], "tools": echo["tools"]}
 
 
 async def measure_row(

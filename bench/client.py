@@ -191,6 +191,62 @@ def claude_code_body(turns: int = 12, seed: int = 1) -> dict[str, Any]:
     }
 
 
+def codex_cli_body(calls: int = 250, seed: int = 1) -> dict[str, Any]:
+    """A Codex CLI request to ``/v1/responses`` late in a session (about 780 KB with 250 ``calls``), shaped as
+    the CLI sends it: its prompt as developer messages (no ``instructions``), function tools and a custom one,
+    and for each turn a reasoning item with its encrypted content, an ``exec_command`` call and its output.
+    Deterministic."""
+    rnd = random.Random(seed)
+    words = ["the", "file", "function", "returns", "value", "error", "test", "module", "import", "class"]
+
+    def text(n: int) -> str:
+        return " ".join(rnd.choice(words) for _ in range(n))
+
+    def said(role: str, words: int) -> dict[str, Any]:
+        kind = "output_text" if role == "assistant" else "input_text"
+        return {"type": "message", "role": role, "content": [{"type": kind, "text": text(words)}]}
+
+    def schema() -> dict[str, Any]:
+        props = {f"p{j}": {"type": "string", "description": text(20)} for j in range(6)}
+        return {"type": "object", "properties": props, "required": ["p0"], "additionalProperties": False}
+
+    tools: list[dict[str, Any]] = [
+        {"type": "function", "name": f"tool_{i}", "description": text(120), "strict": False, "parameters": schema()}
+        for i in range(12)
+    ]
+    tools.append({"type": "custom", "name": "apply_patch", "description": text(200), "format": {"type": "text"}})
+    items = [said("developer", 1500), said("developer", 300), said("user", 200), said("user", 20)]
+    for t in range(calls):
+        encrypted = "".join(
+            rnd.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(800)
+        )
+        items.append({"type": "reasoning", "summary": [], "content": None, "encrypted_content": encrypted})
+        call = {"cmd": text(10), "workdir": "/home/user/project"}
+        items.append(
+            {
+                "type": "function_call",
+                "name": "exec_command",
+                "arguments": json.dumps(call),
+                "call_id": f"call_{t:024d}",
+            }
+        )
+        items.append({"type": "function_call_output", "call_id": f"call_{t:024d}", "output": text(300)})
+    items += [said("assistant", 40), said("user", 20)]
+    return {
+        "model": "gpt-5.5",
+        "stream": True,
+        "input": items,
+        "tools": tools,
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "reasoning": {"effort": "medium"},
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "01a2530e-1fd2-7872-8ac2-eb47183b0650",
+        "text": {"verbosity": "medium"},
+    }
+
+
 def chat_form(body: dict[str, Any]) -> dict[str, Any]:
     """``claude_code_body``'s conversation as a Chat Completions request: the system prompt as a system message,
     each tool call as an assistant's ``tool_calls`` entry and each result as a ``tool`` message."""

@@ -8,11 +8,13 @@ keep it with the conversation (``Resumable``); the next turn takes the part it s
 one step (list slices), and of the rest translates only the messages it has not seen: one translated last
 turn is taken as it was when it is the same object and its translation depends on nothing that changed.
 
-A turn may only resume after a message where the conversation was *closed*: every function call so far
-answered by a later output, every output answering an earlier call, no call id used twice. The pairing both
-translators do (the backend rejects unanswered calls and stray outputs) then keeps every earlier item
-whatever follows, so the kept part stands as it is; and if the whole conversation is closed, pairing keeps
-everything and the input can go upstream as the messages' JSON texts joined (``jsonbody.joined``).
+The ``/v1/responses`` normaliser does the same with a Responses conversation's input items.
+
+A turn may only resume after a message where the conversation was *closed*: every tool call so far (function
+or custom) answered by a later output, every output answering an earlier call, no call id used twice. The
+pairing the translators do (the backend rejects unanswered calls and stray outputs) then keeps every earlier
+item whatever follows, so the kept part stands as it is; and if the whole conversation is closed, pairing
+keeps everything and the input can go upstream as the messages' JSON texts joined (``jsonbody.joined``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from codexd.jsonparse import Remembered, SharedItems
 Item = dict[str, Any]
 # A message, its upstream items, their JSON text (``jsonbody.inner``) and its texts.
 Done = tuple[Any, list[Item], bytes, Sequence[str]]
+# The items that call a tool, and those that answer one (by the call's ``call_id``), by type.
+CALLS = frozenset({"function_call", "custom_tool_call"})
+OUTPUTS = {"function_call_output": "function_call", "custom_tool_call_output": "custom_tool_call"}
+Call = tuple[str, str]  # a call's type and id
 
 
 @dataclass(slots=True)
@@ -46,8 +52,8 @@ class Progress:
     encoded: list[bytes] = field(default_factory=list)
     texts: list[Sequence[str]] = field(default_factory=list)
     leading: list[str] = field(default_factory=list)  # the system texts before the first item
-    calls: dict[str, int] = field(default_factory=dict)  # call id -> its message's index, in order
-    pending: set[str] = field(default_factory=set)  # calls since the resumption point not yet answered
+    calls: dict[Call, int] = field(default_factory=dict)  # call -> its message's index, in order
+    pending: set[Call] = field(default_factory=set)  # calls since the resumption point not yet answered
     broken: bool = False  # since the resumption point: a stray output or a call id used twice
 
     def fits(self, context: Any) -> bool:
@@ -106,16 +112,18 @@ class Progress:
         self.texts.append(done[3])
         self.ends.append(len(self.items))
         for item in done[1]:
-            kind = item["type"]
-            if kind == "function_call":
-                if item["call_id"] in self.calls:
+            kind = item.get("type")
+            if kind in CALLS:
+                call = (kind, item["call_id"])
+                if call in self.calls:
                     self.broken = True
                 else:
-                    self.calls[item["call_id"]] = at
-                    self.pending.add(item["call_id"])
-            elif kind == "function_call_output":
-                if item["call_id"] in self.pending:
-                    self.pending.remove(item["call_id"])
+                    self.calls[call] = at
+                    self.pending.add(call)
+            elif kind in OUTPUTS:
+                call = (OUTPUTS[kind], item["call_id"])
+                if call in self.pending:
+                    self.pending.remove(call)
                 else:
                     self.broken = True
         self.closed.append(settled and not self.broken and not self.pending)

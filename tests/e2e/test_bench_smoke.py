@@ -219,7 +219,7 @@ def test_the_chat_session_is_the_same_conversation_as_the_messages_one() -> None
 
 def test_ab_compares_two_checkouts_row_by_row(tmp_path: Path) -> None:
     out = tmp_path / "ab.json"
-    rows = "chat,messages,session,chat session"
+    rows = "chat,messages,session,chat session,cli session"
     cmd = [sys.executable, "-m", "bench.ab", str(REPO), "--rows", rows, "--rounds", "2", "--requests", "3"]
     run = subprocess.run([*cmd, "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -1,5 +1,6 @@
-"""Remembered conversations resumed turn after turn (translate/progress.py), for both translators: whatever the
-turns do to the conversation, the backend receives what a fresh translation of each turn would send."""
+"""Remembered conversations resumed turn after turn (translate/progress.py), for both translators and the
+``/v1/responses`` normaliser: whatever the turns do to the conversation, the backend receives what a fresh
+translation of each turn would send."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from codexd.errors import CodexdError
 from codexd.jsonbody import EncodedList, dumps_body
 from codexd.jsonparse import BodyParser, Remembered, SharedItems
 from codexd.models import ModelMap
-from codexd.translate import chat_request, messages_request
+from codexd.translate import chat_request, messages_request, responses_body
 
 MODELS = ModelMap("gpt-5.5", "gpt-5.4-mini", {})
 TEXT = st.sampled_from(["", "Go.", "Done.", "Use JSON."])
@@ -76,7 +77,49 @@ MESSAGES_STEP = st.one_of(
     IDS.map(lambda i: [_messages_output(i)]),
     st.just([{"role": "assistant", "content": [{"type": "tool_use"}]}]),  # refused
 )
-DIALECTS = {"chat": (_chat, CHAT_STEP), "messages": (_messages, MESSAGES_STEP)}
+
+
+def _responses(items: list[Any]) -> dict[str, Any]:
+    return responses_body.normalise({"model": "gpt-5.5", "input": items}, models=MODELS, instructions="x").upstream
+
+
+def _said(role: str, text: str) -> dict[str, Any]:
+    kind = "output_text" if role == "assistant" else "input_text"
+    return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+
+
+def _responses_call(i: str, custom: bool = False) -> dict[str, Any]:
+    if custom:  # the Codex CLI's apply_patch
+        return {"type": "custom_tool_call", "id": f"ctc_{i}", "call_id": i, "name": "apply_patch", "input": "*** x"}
+    return {"type": "function_call", "id": f"fc_{i}", "call_id": i, "name": "read", "arguments": "{}"}
+
+
+def _responses_output(i: str, custom: bool = False) -> dict[str, Any]:
+    return {"type": "custom_tool_call_output" if custom else "function_call_output", "call_id": i, "output": "ok"}
+
+
+RESPONSES_STEP = st.one_of(
+    st.builds(lambda role, text: [_said(role, text)], st.sampled_from(["system", "developer", "user"]), TEXT),
+    st.builds(lambda role, text: [{"role": role, "content": text}], st.sampled_from(["system", "user"]), TEXT),
+    st.builds(lambda i, c: [_responses_call(i, c), _responses_output(i, c)], IDS, st.booleans()),
+    st.builds(lambda i, c: [_responses_call(i, c)], IDS, st.booleans()),
+    st.builds(lambda i, c: [_responses_output(i, c)], IDS, st.booleans()),
+    st.builds(lambda text: [_said("assistant", text)], TEXT),
+    st.sampled_from(
+        [
+            [{"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAA"}],
+            [{"type": "reasoning", "id": "rs_2", "summary": []}],  # dropped: the backend keeps no items
+            [{"type": "item_reference", "id": "msg_1"}],
+            [{"type": "function_call", "name": "read", "arguments": "{}"}],  # refused: no call_id
+            [7],  # refused
+        ]
+    ),
+)
+DIALECTS = {
+    "chat": (_chat, CHAT_STEP),
+    "messages": (_messages, MESSAGES_STEP),
+    "responses": (_responses, RESPONSES_STEP),
+}
 
 
 def _wire(translate: Callable[[list[Any]], dict[str, Any]], messages: list[Any]) -> Any:
@@ -124,6 +167,9 @@ def test_a_resumed_conversation_is_not_translated_again_and_goes_upstream_as_its
             },
         ]
         answer = {"role": "tool", "tool_call_id": "a", "content": "contents"}
+    elif dialect == "responses":
+        asked = [_said("user", "Go."), _said("assistant", "Reading."), _responses_call("a")]
+        answer = _responses_output("a")
     else:
         asked = [
             {"role": "user", "content": "Go."},
@@ -143,7 +189,8 @@ def test_a_resumed_conversation_is_not_translated_again_and_goes_upstream_as_its
     assert two.text == json.dumps(list(two), separators=(",", ":")).encode()
     assert all(two[n] is one[n] for n in range(4)), "the earlier turn's items, not translated again"
     unanswered = translate(SharedItems([*asked, {"role": "user", "content": "Never mind."}], first.conversation))
-    assert [item["type"] for item in unanswered["input"]] == ["message", "message", "message"], "the call dropped"
+    kinds = [item.get("type", "message") for item in unanswered["input"]]  # Responses: a message may omit it
+    assert kinds == ["message", "message", "message"], "the call dropped"
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
