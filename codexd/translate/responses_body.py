@@ -147,6 +147,8 @@ def finished_item(item: Any, i: int) -> list[Item]:
     if not isinstance(item, dict):
         raise bad_request("each input item must be an object", param=f"input[{i}]")
     kind = item.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise bad_request("the 'type' of an input item must be a string", param=f"input[{i}].type")
     if kind == "item_reference" or (kind == "reasoning" and not item.get("encrypted_content")):
         return []
     if (kind in CALLS or kind in OUTPUTS) and not isinstance(item.get("call_id"), str):

@@ -57,6 +57,13 @@ def test_a_call_or_output_without_a_string_call_id_is_a_400(kind):
         upstream({"model": "gpt-5.5", "input": items})
 
 
+@pytest.mark.parametrize("kind", [{"a": 1}, ["function_call"], 7])
+def test_an_item_type_that_is_not_a_string_is_a_400(kind):
+    with pytest.raises(CodexdError) as err:
+        upstream({"model": "gpt-5.5", "input": [{"role": "user", "content": "Go."}, {"type": kind}]})
+    assert err.value.status == 400 and err.value.param == "input[1].type"
+
+
 def test_a_long_sessions_next_turn_works_only_on_its_new_items(monkeypatch):
     """The Codex CLI resends its whole session each turn (780 KB after 250 tool calls, measured: 10.1 ms of
     codexd's own time a turn, 3.9 ms with the turn before reused)."""
