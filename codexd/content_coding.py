@@ -15,7 +15,7 @@ import zlib
 from functools import cache
 from typing import Any
 
-from codexd.errors import CodexdError, ErrorKind
+from codexd.errors import CodexdError, ErrorKind, too_large
 
 ZSTD_LEVEL = 3  # the Codex CLI's level: a Claude Code request to a third of its size, for about 4 ms per MB
 COMPRESS_FROM = 1024  # bytes: a smaller body (a one-line request) gains less on the wire than it costs here
@@ -56,12 +56,6 @@ def decode(body: bytes, coding: str, limit: int) -> bytes:
     )
 
 
-def _too_large(limit: int) -> CodexdError:
-    return CodexdError(
-        ErrorKind.TOO_LARGE, f"request body over the limit of {limit} bytes once decoded", code="request_too_large"
-    )
-
-
 def _damaged(coding: str, why: object) -> CodexdError:
     return CodexdError(ErrorKind.BAD_REQUEST, f"the request body is not valid {coding}: {why}")
 
@@ -78,7 +72,7 @@ def _unzstd(body: bytes, limit: int) -> bytes:
             while part := reader.read(_READ):
                 total += len(part)
                 if total > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit, " once decoded")
                 parts.append(part)
     except zstandard.ZstdError as exc:
         raise _damaged("zstd", exc) from None
@@ -109,7 +103,7 @@ def _inflate(body: bytes, limit: int) -> bytes:
             why = exc
             continue
         if len(out) > limit:
-            raise _too_large(limit)
+            raise too_large(limit, " once decoded")
         if not inflater.eof:
             raise _damaged("deflate", "the stream is cut short")
         return out

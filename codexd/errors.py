@@ -100,3 +100,10 @@ class CodexdError(Exception):
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> CodexdError:
     """A 400 for malformed client input; ``param`` is the JSON path of the bad field."""
     return CodexdError(ErrorKind.BAD_REQUEST, message, param=param, code=code or "invalid_request")
+
+
+def too_large(limit: int, when: str = "") -> CodexdError:
+    """A 413 for a request body over ``limit`` bytes (``when``: " once decoded", for a compressed one)."""
+    return CodexdError(
+        ErrorKind.TOO_LARGE, f"request body over the limit of {limit} bytes{when}", code="request_too_large"
+    )

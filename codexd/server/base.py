@@ -24,7 +24,7 @@ from tornado import web
 from codexd import metrics
 from codexd.content_coding import decode
 from codexd.dialects import anthropic, openai
-from codexd.errors import CodexdError, ErrorKind
+from codexd.errors import CodexdError, ErrorKind, too_large
 from codexd.jsonparse import MAX_DEPTH, BodyParser, TooDeep
 from codexd.models import ModelMap
 from codexd.settings import Settings, is_loopback
@@ -133,11 +133,7 @@ class BaseHandler(web.RequestHandler):
             self._check_api_key()
         length = headers.get("Content-Length")
         if length is not None and (not length.isdigit() or int(length) > self.settings_.max_body_size):
-            raise CodexdError(
-                ErrorKind.TOO_LARGE,
-                f"request body over the limit of {self.settings_.max_body_size} bytes",
-                code="request_too_large",
-            )
+            raise too_large(self.settings_.max_body_size)
 
     def _check_host(self) -> None:
         host = self.request.host_name.lower()
