@@ -61,7 +61,7 @@ def aliased(codex_home: Path) -> Iterator[Stack]:
         yield stack
 
 
-def run_codex(stack: Stack, home: Path, proxy: str, prompt: str) -> subprocess.CompletedProcess[str]:
+def run_codex(stack: Stack, home: Path, proxy: str, prompt: str, *config: str) -> subprocess.CompletedProcess[str]:
     """``codex exec`` as a user runs it, with its own ChatGPT login (it sends zstd only then; codexd uses its
     own) and every call it makes past codexd sent to the refusing proxy."""
     cli_home = home / ".codex"
@@ -75,7 +75,10 @@ def run_codex(stack: Stack, home: Path, proxy: str, prompt: str) -> subprocess.C
         "no_proxy": "127.0.0.1,localhost",
     }
     command = [str(CODEX), "exec", "--skip-git-repo-check", "-m", "codex-e2e-model"]
-    command += ["-c", f'openai_base_url="{stack.url}/v1"', prompt]
+    command += ["-c", f'openai_base_url="{stack.url}/v1"']
+    for setting in config:
+        command += ["-c", setting]
+    command.append(prompt)
     return subprocess.run(command, cwd=home, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -155,3 +158,30 @@ def test_the_codex_cli_stops_at_a_usage_limit(aliased, trap, tmp_path):
     assert len(aliased.backend.state.posts) == 1
     limits = rate_limits_seen(tmp_path / "home")
     assert limits and limits[-1]["primary"]["used_percent"] == 100.0
+
+
+def test_the_codex_cli_compacts_its_context_through_codexd(aliased, trap, tmp_path):
+    """Past its token limit the CLI compacts (compaction v2): a turn whose input ends in a
+    ``compaction_trigger`` item, answered with a ``compaction`` item, which later turns carry instead of the
+    history. codexd must pass both on as they are."""
+    state = aliased.backend.state
+    sealed = "gAAAA-compacted-history-7731"
+
+    def model(body: Any) -> Script:
+        kinds = [item.get("type") for item in body["input"]]
+        answer = Builder().start()
+        if kinds[-1] == "compaction_trigger":
+            answer._done(answer._next(), {"type": "compaction", "id": "cmp_1", "encrypted_content": sealed})
+            return Script.events(answer.completed())
+        if len(state.posts) == 1:  # the first turn runs a command, so that the turn goes on past the limit
+            return Script.events(answer.tool_calls([("exec_command", '{"cmd":"echo hi"}')]).completed())
+        return Script.events(answer.text(ANSWER).completed())
+
+    state.chooser = model
+    run = run_codex(aliased, tmp_path / "home", trap[0], "Run echo hi.", "model_auto_compact_token_limit=1000")
+    assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-2000:]
+    assert ANSWER in run.stdout
+    inputs = [post.body["input"] for post in state.posts]
+    assert [items[-1]["type"] for items in inputs] == ["message", "compaction_trigger", "compaction"]
+    assert inputs[1][-1] == {"type": "compaction_trigger"}
+    assert inputs[2][-1] == {"type": "compaction", "encrypted_content": sealed}  # the sealed history, unchanged
