@@ -33,7 +33,10 @@ ENDPOINTS = [
 ]
 
 
-@pytest.mark.parametrize(("path", "body"), ENDPOINTS, ids=lambda v: v if isinstance(v, str) else "")
+WAYS = [f"{path} {'streamed' if body.get('stream') else 'whole'}" for path, body in ENDPOINTS]
+
+
+@pytest.mark.parametrize(("path", "body"), ENDPOINTS, ids=WAYS)
 async def test_every_answer_carries_the_backends_rate_limits(stack, path, body):
     stack.backend.state.push(Script.events(Builder().start().text("hi").completed(), headers=EXTRA))
     resp = await post_json(f"{stack.url}{path}", body)
