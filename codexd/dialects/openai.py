@@ -1,4 +1,5 @@
-"""OpenAI wire shapes: the error object for Chat Completions, Responses and models. Pure."""
+"""OpenAI wire shapes: the error object for Chat Completions, Responses and models (``responses_error``, the
+Responses form). Pure."""
 
 from __future__ import annotations
 
@@ -35,3 +36,16 @@ def error_object(err: CodexdError) -> dict[str, Any]:
 def error_body(err: CodexdError) -> dict[str, Any]:
     """The full JSON body an OpenAI client expects with a non-2xx status."""
     return {"error": error_object(err)}
+
+
+def responses_error(err: CodexdError) -> tuple[int, dict[str, Any]]:
+    """The status and body for ``/v1/responses``: ``error_body``, except that a backend error keeps the backend's
+    status and ``type``. That endpoint speaks the backend's own API, and the Codex CLI reads both: a
+    ``usage_limit_reached`` it shows with its reset time, under ``rate_limit_error`` it retries, sleeping out a
+    Retry-After of hours."""
+    body = error_body(err)
+    kind = err.upstream_error.get("type")
+    if err.upstream_status is not None and isinstance(kind, str) and kind:
+        body["error"]["type"] = kind
+        return err.upstream_status, body
+    return err.status, body

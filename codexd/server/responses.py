@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from codexd.dialects import openai
 from codexd.errors import CodexdError, ErrorKind
 from codexd.server.relay import DialectHandler
 from codexd.translate.responses_body import normalise
@@ -27,14 +28,8 @@ class ResponsesHandler(DialectHandler):
         raise CodexdError(ErrorKind.METHOD_NOT_ALLOWED, "use POST for /v1/responses")
 
     def error_payload(self, err: CodexdError) -> tuple[int, dict[str, Any]]:
-        """As for Chat Completions, but a backend error keeps its status and its ``type``: this endpoint speaks
-        the backend's own API, and the Codex CLI reads them. A ``usage_limit_reached`` of type
-        ``rate_limit_error`` it would retry, honouring a Retry-After of hours."""
-        status, body = super().error_payload(err)
-        kind = err.upstream_error.get("type")
-        if err.upstream_status is not None and isinstance(kind, str) and kind:
-            status, body["error"]["type"] = err.upstream_status, kind
-        return status, body
+        """The Responses form of the OpenAI dialect's error (``openai.responses_error``)."""
+        return openai.responses_error(err)
 
     async def post(self) -> None:
         settings = self.settings_
