@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -107,18 +108,21 @@ class ModelsHandler(BaseHandler):
             raise CodexdError(
                 ErrorKind.NOT_FOUND, "no Codex model catalog with an API-key login", code="model_catalog_unavailable"
             )
-        asked = time.monotonic()
-        try:
-            payload, headers = await self.state.upstream.get_json(
-                "/models", urlencode({"client_version": client_version})
-            )
-        finally:
-            self.upstream_wait += time.monotonic() - asked
+        payload, headers = await self._fetch_catalog(client_version)
         if not isinstance(payload, dict):
             raise CodexdError(ErrorKind.UPSTREAM, "the upstream's model catalog is not a JSON object")
         aliases = self.settings_.aliases
         etag = headers.get("Etag", "")
         return catalog_with_aliases(payload, aliases), catalog_etag(etag, aliases) if etag else ""
+
+    async def _fetch_catalog(self, client_version: str) -> tuple[Any, Mapping[str, str]]:
+        """The backend's catalog as asked with ``client_version``, and its answer's headers; the time it takes
+        is the upstream's, not codexd's, in ``overhead_ms`` (failures included)."""
+        asked = time.monotonic()
+        try:
+            return await self.state.upstream.get_json("/models", urlencode({"client_version": client_version}))
+        finally:
+            self.upstream_wait += time.monotonic() - asked
 
     async def _slugs(self) -> list[str]:
         settings = self.settings_
@@ -130,9 +134,7 @@ class ModelsHandler(BaseHandler):
             credentials = await self.state.upstream.credentials.current()
             if credentials.mode == "apikey":
                 return list(BUILTIN_MODELS)
-            asked = time.monotonic()
-            payload, _ = await self.state.upstream.get_json("/models", f"client_version={settings.client_version}")
-            self.upstream_wait += time.monotonic() - asked
+            payload, _ = await self._fetch_catalog(settings.client_version)
             slugs = catalog_slugs(payload)
         except CodexdError as err:
             logger.warning("model list unavailable (%s); serving the built-in list", err.message)
